@@ -1,0 +1,1 @@
+"""Bundled model files: data only (see models/README.md)."""
