@@ -1,0 +1,192 @@
+"""Runtime backends behind one small interface, in an explicit registry (design: style 2).
+
+A backend turns a batch of uint8 pixels (N×224×224×3) into N×5 probabilities. Optional runtimes
+are imported lazily: one that is missing or broken raises ``BackendUnavailable`` with the
+reason, and the caller logs it and tries the next.
+
+Quantisation comes from the model's tensors (dtype, scale, zero point), never from config.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import logging
+import sys
+import threading
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from agent.classifier.model import ModelFile
+
+log = logging.getLogger(__name__)
+
+
+class BackendUnavailable(Exception):
+    """This backend cannot run here; ``str()`` says why in a few words."""
+
+
+class Backend(Protocol):
+    name: str  # registry key, e.g. "litert"
+    version: str
+    device: str  # "cpu" or "gpu"
+    threads: int
+    model: ModelFile
+
+    def run(self, pixels: np.ndarray) -> np.ndarray:
+        """uint8 N×224×224×3 → float64 N×5 probabilities."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def _to_input(pixels: np.ndarray, dtype: Any, quant: tuple[float, int]) -> np.ndarray:
+    """Pixels (0..255) → the input tensor's type. The bundled int8 model takes raw bytes."""
+    if dtype == np.float32:
+        return pixels.astype(np.float32)
+    scale, zero = quant
+    if (scale, zero) == (1.0, 0) and dtype == np.uint8:
+        return pixels
+    info = np.iinfo(dtype)
+    return np.clip(np.rint(pixels / scale + zero), info.min, info.max).astype(dtype)
+
+
+def _from_output(values: np.ndarray, dtype: Any, quant: tuple[float, int]) -> np.ndarray:
+    if dtype == np.float32:
+        return values.astype(np.float64)
+    scale, zero = quant
+    return (values.astype(np.float64) - zero) * scale
+
+
+class InterpreterBackend:
+    """Any TFLite-style ``Interpreter`` (LiteRT, tflite-runtime, tf.lite) on the CPU."""
+
+    device = "cpu"
+
+    def __init__(self, interpreter_cls: Callable[..., Any], name: str, version: str, model: ModelFile, threads: int):
+        self.name, self.version, self.model, self.threads = name, version, model, threads
+        try:
+            self._interp = interpreter_cls(model_path=str(model.path), num_threads=threads)
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as err:
+            raise BackendUnavailable(f"{name} cannot load {model.path.name}: {err}") from err
+        self._input = self._interp.get_input_details()[0]
+        self._output = self._interp.get_output_details()[0]
+        self._batch = int(self._input["shape"][0])
+        self._lock = threading.Lock()  # an Interpreter is not thread-safe
+
+    def _resize(self, batch: int) -> None:
+        if batch != self._batch:
+            shape = [batch, *[int(d) for d in self._input["shape"][1:]]]
+            self._interp.resize_tensor_input(self._input["index"], shape)
+            self._interp.allocate_tensors()
+            self._batch = batch
+
+    def run(self, pixels: np.ndarray) -> np.ndarray:
+        with self._lock:
+            self._resize(len(pixels))
+            tensor = _to_input(pixels, self._input["dtype"], self._input["quantization"])
+            self._interp.set_tensor(self._input["index"], tensor)
+            self._interp.invoke()
+            out = self._interp.get_tensor(self._output["index"])
+            return _from_output(out, self._output["dtype"], self._output["quantization"])
+
+    def close(self) -> None:
+        self._interp = None
+
+
+class CompiledModelGpuBackend:
+    """LiteRT ``CompiledModel`` with the GPU accelerator (WebGPU over Vulkan on Linux)."""
+
+    device = "gpu"
+
+    def __init__(self, model: ModelFile, threads: int):
+        if sys.platform.startswith("linux") and ctypes.util.find_library("vulkan") is None:
+            raise BackendUnavailable("no Vulkan loader (libvulkan.so.1) on this system")
+        try:
+            from ai_edge_litert.compiled_model import CompiledModel
+            from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+        except ImportError as err:
+            raise BackendUnavailable(f"ai-edge-litert has no CompiledModel API: {err}") from err
+        self.name, self.version, self.model, self.threads = "litert", _litert_version(), model, threads
+        try:
+            # GPU alone, no CPU fallback: a model that is not fully on the GPU is not "gpu".
+            self._model = CompiledModel.from_file(str(model.path), hardware_accel=HardwareAccelerator.GPU)
+        except Exception as err:  # the runtime raises plain RuntimeError/ValueError with its status text
+            raise BackendUnavailable(f"GPU accelerator failed: {str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}") from err
+        if not self._model.is_fully_accelerated():
+            raise BackendUnavailable("the GPU accelerator cannot run every op of the model")
+        self._signature = 0
+        self._batch = 0
+        self._lock = threading.Lock()
+        self._in_buffers: list[Any] = []
+        self._out_buffers: list[Any] = []
+
+    def _prepare(self, batch: int) -> None:
+        if batch != self._batch:
+            self._model.resize_input_tensor(0, [batch, 224, 224, 3], self._signature)
+            self._in_buffers = self._model.create_input_buffers(self._signature)
+            self._out_buffers = self._model.create_output_buffers(self._signature)
+            self._batch = batch
+
+    def run(self, pixels: np.ndarray) -> np.ndarray:
+        with self._lock:
+            self._prepare(len(pixels))
+            self._in_buffers[0].write(pixels.astype(np.float32))
+            self._model.run_by_index(self._signature, self._in_buffers, self._out_buffers)
+            out = self._out_buffers[0].read(len(pixels) * 5, np.float32)
+            return out.reshape(len(pixels), 5).astype(np.float64)
+
+    def close(self) -> None:
+        self._in_buffers, self._out_buffers, self._model = [], [], None
+
+
+def _litert_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ai-edge-litert")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _litert(model: ModelFile, threads: int) -> Backend:
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as err:
+        raise BackendUnavailable(f"ai-edge-litert is not installed ({err})") from err
+    return InterpreterBackend(Interpreter, "litert", _litert_version(), model, threads)
+
+
+def _tflite_runtime(model: ModelFile, threads: int) -> Backend:
+    try:
+        import tflite_runtime
+        from tflite_runtime.interpreter import Interpreter
+    except ImportError as err:  # also: built against NumPy 1.x under NumPy 2
+        raise BackendUnavailable(f"tflite-runtime is not usable ({str(err).splitlines()[0]})") from err
+    return InterpreterBackend(Interpreter, "tflite_runtime", getattr(tflite_runtime, "__version__", "unknown"), model, threads)
+
+
+def _tensorflow(model: ModelFile, threads: int) -> Backend:
+    try:
+        import tensorflow as tf
+
+        interpreter_cls = tf.lite.Interpreter
+    except (ImportError, AttributeError) as err:
+        raise BackendUnavailable(f"tensorflow.lite is not available ({str(err).splitlines()[0]})") from err
+    return InterpreterBackend(interpreter_cls, "tensorflow", tf.__version__, model, threads)
+
+
+def _litert_gpu(model: ModelFile, threads: int) -> Backend:
+    return CompiledModelGpuBackend(model, threads)
+
+
+# Config string → factory. CPU backends in "auto" preference order.
+CPU_BACKENDS: dict[str, Callable[[ModelFile, int], Backend]] = {
+    "litert": _litert,
+    "tflite_runtime": _tflite_runtime,
+    "tensorflow": _tensorflow,
+}
+GPU_BACKENDS: dict[str, Callable[[ModelFile, int], Backend]] = {
+    "litert": _litert_gpu,
+}

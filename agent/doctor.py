@@ -1,0 +1,89 @@
+"""``veil doctor``: what Veil would run with here, and how fast, in one report."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from agent import __version__
+from agent.classifier import open_classifier
+from agent.classifier.preprocess import MODEL_SIZE, RESIZE_METHOD
+from agent.config import Config
+
+# tflite-runtime 2.14 predates the XNNPACK support that recent converters' int8 ops need; if a
+# model is that slow there, say so rather than let a user wonder.
+_SLOW_INT8_MS = 25.0
+
+
+def _display() -> dict[str, Any]:
+    if sys.platform.startswith("linux"):
+        x11, wayland = os.environ.get("DISPLAY"), os.environ.get("WAYLAND_DISPLAY")
+        if x11:
+            return {"available": True, "detail": f"X11 display {x11}" + (" (Wayland session with XWayland)" if wayland else "")}
+        if wayland:
+            return {"available": False, "detail": f"Wayland ({wayland}) without X access: screen sampling unavailable"}
+        return {"available": False, "detail": "no display (DISPLAY and WAYLAND_DISPLAY unset)"}
+    return {"available": True, "detail": f"{platform.system()} desktop"}
+
+
+def _latency_ms(classifier, runs: int = 20) -> dict[str, float]:
+    frame = np.random.default_rng(0).integers(0, 256, (1, MODEL_SIZE, MODEL_SIZE, 3), dtype=np.uint8)
+    classifier.classify(frame)  # first call allocates and packs weights
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        classifier.classify(frame)
+        times.append((time.perf_counter() - start) * 1000)
+    return {"median": round(float(np.median(times)), 2), "min": round(min(times), 2)}
+
+
+def run_doctor(config: Config) -> dict[str, Any]:
+    with open_classifier(config.model) as classifier:
+        latency = _latency_ms(classifier)
+        backend = classifier.backend
+        report: dict[str, Any] = {
+            "veil": __version__,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "config": str(config.source) if config.source else "built-in defaults",
+            "model": {"path": str(classifier.model.path), "sha256": classifier.model.sha256, "input": classifier.model.input_dtype},
+            "backend": {"name": backend.name, "version": backend.version},
+            "accelerator": {"device": classifier.choice.device, "why": classifier.choice.reason},
+            "threads": backend.threads,
+            "preprocess": RESIZE_METHOD,
+            "latency_ms_one_image": latency,
+            "display": _display(),
+        }
+    warnings = []
+    if backend.name == "tflite_runtime" and classifier.model.input_dtype == "uint8" and latency["median"] > _SLOW_INT8_MS:
+        warnings.append(
+            f"tflite-runtime {backend.version} runs this int8 model at {latency['median']} ms/image, "
+            "off XNNPACK; install ai-edge-litert (the default backend) for full speed"
+        )
+    report["warnings"] = warnings
+    return report
+
+
+def format_report(report: dict[str, Any], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(report, indent=1)
+    lines = [
+        f"veil {report['veil']} (Python {report['python']}, {report['platform']})",
+        f"config:       {report['config']}",
+        f"model:        {report['model']['path']}",
+        f"sha256:       {report['model']['sha256']}",
+        f"backend:      {report['backend']['name']} {report['backend']['version']}",
+        f"accelerator:  {report['accelerator']['device']} — {report['accelerator']['why']}",
+        f"threads:      {report['threads']}",
+        f"preprocess:   {report['preprocess']}",
+        f"latency:      {report['latency_ms_one_image']['median']} ms per image (median of 20, batch 1)",
+        f"display:      {report['display']['detail']}",
+    ]
+    lines += [f"warning:      {w}" for w in report["warnings"]]
+    return "\n".join(lines)

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs on a fresh machine with Python 3.11, then run it all.
+# OS packages come from Debian (apt-get, as root or with sudo); Python packages from PyPI into
+# .venv-test; the converter test fetches the pinned nsfwjs package from the npm registry.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+
+need_os=()
+command -v node >/dev/null || need_os+=(nodejs)
+command -v npm >/dev/null || need_os+=(npm)
+if [ ${#need_os[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "tests/run.sh: installing OS packages: ${need_os[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_os[@]}" >/dev/null
+fi
+
+if [ ! -x .venv-test/bin/python ]; then
+  "$PYTHON" -m venv .venv-test
+fi
+.venv-test/bin/python -m pip install -q --upgrade pip
+# Every backend in one environment: LiteRT (default), tflite-runtime, and TensorFlow (converter).
+.venv-test/bin/python -m pip install -q -e ".[test,convert,tflite-runtime]"
+
+exec .venv-test/bin/python -m pytest -q -p no:cacheprovider "$@"
