@@ -28,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     photos = sub.add_parser("photos", help="copy the benign photo selection into tests/fixtures/photos")
     photos.add_argument("--out", type=Path, default=REPO / "tests" / "fixtures" / "photos")
 
+    sens = sub.add_parser("sensitivity", help="choose the layers the int8 model keeps in float")
+    sens.add_argument("--out", type=Path, default=REPO / "models" / "int8-sensitivity.json")
+    sens.add_argument("--canaries", type=Path, default=CANARY_DIR)
+
     study = sub.add_parser("preprocess-study", help="compare resize methods with nsfwjs on real photos")
     study.add_argument("--out", type=Path, default=REPO / "models" / "preprocess-study.json")
 
@@ -50,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         from converters.preprocess_study import run_study
 
         run_study(source, args.cache, args.out)
+        return 0
+    if args.command == "sensitivity":
+        from converters.sensitivity import run_sensitivity
+
+        run_sensitivity(source, args.canaries, args.out)
         return 0
     from converters.convert import convert
 

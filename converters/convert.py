@@ -62,23 +62,27 @@ def _canaries(folder: Path, role: str) -> list[tuple[str, Path, bool]]:
     return [(s.name, folder / f"{s.name}.png", s.robust) for s in SPECS if s.role == role and (folder / f"{s.name}.png").exists()]
 
 
+def _views(image, size: int = MODEL_SIZE):
+    """The full image plus two corner crops, each also mirrored: six model inputs."""
+    from PIL import Image
+
+    w, h = image.size
+    for box in ((0, 0, w, h), (0, 0, int(w * 0.8), int(h * 0.8)), (int(w * 0.2), int(h * 0.2), w, h)):
+        crop = np.asarray(image.crop(box).resize((size, size), Image.NEAREST))
+        yield crop
+        yield crop[:, ::-1]
+
+
 def _calibration_batches(photos: list[Path], canaries: list[Path]):
-    """Pixels as the model sees them (0..255 float), with flips and crops of each canary so the
-    activation ranges cover the malign region, plus one black and one white frame so the input
-    range is exactly 0..255 (uint8 input scale 1, zero point 0)."""
+    """Pixels as the model sees them (0..255 float): six views of every calibration photo and
+    canary, so activation ranges cover both real photos and the malign region, plus one black
+    and one white frame so the input range is exactly 0..255 (uint8 scale 1, zero point 0)."""
     from PIL import Image
 
     def inputs():
-        for path in photos:
-            yield load_model_input(path)
-        for path in canaries:
+        for path in [*photos, *canaries]:
             with Image.open(path) as img:
-                img = img.convert("RGB")
-                w, h = img.size
-                for box in ((0, 0, w, h), (0, 0, int(w * 0.8), int(h * 0.8)), (int(w * 0.2), int(h * 0.2), w, h)):
-                    crop = img.crop(box).resize((MODEL_SIZE, MODEL_SIZE), Image.BILINEAR)
-                    yield np.asarray(crop)
-                    yield np.asarray(crop)[:, ::-1]
+                yield from _views(img.convert("RGB"))
         yield np.zeros((MODEL_SIZE, MODEL_SIZE, 3), np.uint8)
         yield np.full((MODEL_SIZE, MODEL_SIZE, 3), 255, np.uint8)
 
@@ -89,16 +93,51 @@ def _calibration_batches(photos: list[Path], canaries: list[Path]):
     return dataset
 
 
-def _convert_int8(pixel_model, dataset) -> bytes:
+# Layers kept in float inside the int8 model, chosen by `python -m converters sensitivity`
+# (converters/sensitivity.py) on calibration data only: the QuantizationDebugger ranks layers by
+# their int8 error (RMSE / scale), each candidate is kept in float alone to measure how much of
+# the model's output error it removes, and the most effective are added in order until the
+# calibration-set error meets the limits with margin. See the sidecar for the figures.
+SENSITIVE_LAYERS: tuple[str, ...] = ()
+
+
+def _int8_converter(pixel_model, dataset):
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_keras_model(pixel_model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = dataset
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.uint8
     converter.inference_output_type = tf.uint8
-    return converter.convert()
+    return converter
+
+
+def tensor_names_of_layers(float_model_bytes: bytes, layers: tuple[str, ...] | list[str]) -> list[str]:
+    """TFLite tensor names of the ops that implement the given Keras layers (fused names start
+    with the layer's own path)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    names = [t["name"] for t in Interpreter(model_content=float_model_bytes).get_tensor_details()]
+    found = []
+    for layer in layers:
+        hits = [n for n in names if layer in n.split(";")[0].split("/")]
+        if not hits:
+            raise ConversionFailed(f"sensitive layer {layer} not found in the converted graph")
+        found += hits
+    return found
+
+
+def convert_int8(pixel_model, dataset, float_tensors: list[str]) -> bytes:
+    """Full-integer int8; the named tensors' ops stay in float (TF's selective quantisation)."""
+    import tensorflow as tf
+
+    converter = _int8_converter(pixel_model, dataset)
+    if not float_tensors:
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        return converter.convert()
+    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=float_tensors)
+    debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=dataset, debug_options=options)
+    return debugger.get_nondebug_quantized_model()
 
 
 def _convert_float(pixel_model, f16: bool) -> bytes:
@@ -112,27 +151,21 @@ def _convert_float(pixel_model, f16: bool) -> bytes:
 
 
 def _run_tflite(model_bytes: bytes, pixels: np.ndarray) -> np.ndarray:
-    """Veil's shipped runtime (LiteRT) on uint8 pixels, dequantising per the tensors."""
+    """Veil's own CPU backend (LiteRT) on uint8 pixels, one frame per invoke as the agent runs."""
     from ai_edge_litert.interpreter import Interpreter
 
-    interp = Interpreter(model_content=model_bytes, num_threads=2)
-    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-    results = []
-    for frame in pixels:
-        x = frame[None]
-        if inp["dtype"] == np.uint8:
-            scale, zero = inp["quantization"]
-            x = x if (scale, zero) == (1.0, 0) else np.clip(np.rint(x / scale + zero), 0, 255).astype(np.uint8)
-        else:
-            x = x.astype(np.float32)
-        interp.set_tensor(inp["index"], x)
-        interp.invoke()
-        y = interp.get_tensor(out["index"])[0]
-        if out["dtype"] == np.uint8:
-            scale, zero = out["quantization"]
-            y = (y.astype(np.float32) - zero) * scale
-        results.append(y.astype(np.float64))
-    return np.stack(results)
+    from agent.classifier.backends import InterpreterBackend
+    from agent.classifier.model import ModelFile
+
+    with tempfile.TemporaryDirectory(prefix="veil-convert-") as tmp:
+        path = Path(tmp) / "candidate.tflite"
+        path.write_bytes(model_bytes)
+        model = ModelFile(path=path, name=path.stem, sha256=hashlib.sha256(model_bytes).hexdigest(), sidecar={})
+        backend = InterpreterBackend(Interpreter, "litert", "converter", model, threads=2)
+        try:
+            return np.concatenate([backend.run(frame[None]) for frame in pixels])
+        finally:
+            backend.close()
 
 
 def _fidelity(model_bytes: bytes, float_model, items: list[tuple[str, np.ndarray, bool]]) -> dict:
@@ -259,9 +292,10 @@ def convert(source: SourceModel, cache: Path, out: Path, canary_dir: Path) -> in
     pixel_model = with_pixel_input(source_model)
     cal_photos, held_photos = _photo_split()
     cal_canaries = [p for _, p, _ in _canaries(canary_dir, "calibration")]
-    int8 = _convert_int8(pixel_model, _calibration_batches(cal_photos, cal_canaries))
     f16 = _convert_float(pixel_model, f16=True)
     f32 = _convert_float(pixel_model, f16=False)
+    float_tensors = tensor_names_of_layers(f32, SENSITIVE_LAYERS)
+    int8 = convert_int8(pixel_model, _calibration_batches(cal_photos, cal_canaries), float_tensors)
 
     held = [(f"photo:{p.name}", load_model_input(p), True) for p in held_photos]
     held += [(f"canary:{n}", load_model_input(p), robust) for n, p, robust in _canaries(canary_dir, "holdout")]
@@ -274,12 +308,13 @@ def convert(source: SourceModel, cache: Path, out: Path, canary_dir: Path) -> in
 
     out.mkdir(parents=True, exist_ok=True)
     quant_int8 = {
-        "scheme": "full integer, int8 weights per-channel, int8 activations, uint8 input and output",
+        "scheme": "int8 weights per-channel, int8 activations, uint8 input and output; float_layers run in float",
         "calibration": {
             "photos": len(cal_photos),
             "canaries": [p.stem for p in cal_canaries],
-            "views_per_canary": 6,
+            "views_per_input": 6,
         },
+        "float_layers": list(SENSITIVE_LAYERS),
     }
     quant_f16 = {"scheme": "float16 weights, float32 input/output (for GPU delegates)"}
     for name, data, kind, fid, quant in (

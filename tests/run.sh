@@ -25,4 +25,5 @@ fi
 # Every backend in one environment: LiteRT (default), tflite-runtime, and TensorFlow (converter).
 .venv-test/bin/python -m pip install -q -e ".[test,convert,tflite-runtime]"
 
+export VEIL_REQUIRE_BACKENDS=litert,tflite_runtime,tensorflow
 exec .venv-test/bin/python -m pytest -q -p no:cacheprovider "$@"

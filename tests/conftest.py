@@ -1,0 +1,31 @@
+"""Shared fixtures: real photos, canaries and the bundled models; a leaked-thread check."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures"
+PHOTOS = FIXTURES / "photos"
+CANARIES = FIXTURES / "canaries"
+GOLDEN = FIXTURES / "golden"
+
+
+def canary_index() -> dict[str, dict]:
+    return json.loads((CANARIES / "canaries.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads():
+    """Every thread a test starts must be joined by the end of it (design: style 6)."""
+    before = set(threading.enumerate())
+    yield
+    leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    for thread in leaked:
+        thread.join(timeout=2)
+    still = [t.name for t in leaked if t.is_alive()]
+    assert not still, f"threads leaked by the test: {still}"
