@@ -93,12 +93,19 @@ def _calibration_batches(photos: list[Path], canaries: list[Path]):
     return dataset
 
 
-# Layers kept in float inside the int8 model, chosen by `python -m converters sensitivity`
-# (converters/sensitivity.py) on calibration data only: the QuantizationDebugger ranks layers by
-# their int8 error (RMSE / scale), each candidate is kept in float alone to measure how much of
-# the model's output error it removes, and the most effective are added in order until the
-# calibration-set error meets the limits with margin. See the sidecar for the figures.
-SENSITIVE_LAYERS: tuple[str, ...] = ()
+# MobileNetV2's stages by feature-map size, as prefixes of the Keras layer names.
+STAGES: dict[str, tuple[str, ...]] = {
+    "112px": ("Conv1", "bn_Conv1", "expanded_conv"),
+    "56px": ("block_1_", "block_2_"),
+    "28px": ("block_3_", "block_4_", "block_5_"),
+    "14px": tuple(f"block_{i}_" for i in range(6, 13)),
+    "7px+head": (*(f"block_{i}_" for i in range(13, 17)), "Conv_1", "out_relu", "average_pooling", "flatten", "dense_"),
+}
+# Stages kept in float inside the int8 model, chosen by `python -m converters sensitivity`
+# (converters/sensitivity.py, figures in models/int8-sensitivity.json) on calibration data only.
+# Per-layer choices did not converge (keeping one layer in float moves its neighbours' ranges);
+# whole stages did: the 112 px and 56 px stages hold the layers with the worst int8 error.
+FLOAT_STAGES: tuple[str, ...] = ("112px", "56px")
 
 
 def _int8_converter(pixel_model, dataset):
@@ -112,18 +119,19 @@ def _int8_converter(pixel_model, dataset):
     return converter
 
 
-def tensor_names_of_layers(float_model_bytes: bytes, layers: tuple[str, ...] | list[str]) -> list[str]:
-    """TFLite tensor names of the ops that implement the given Keras layers (fused names start
-    with the layer's own path)."""
+def tensor_names_of_stages(float_model_bytes: bytes, stages: tuple[str, ...] | list[str]) -> list[str]:
+    """TFLite tensor names of the ops that implement the given stages. A fused op's name starts
+    with its Keras layer's path: ``<model>/<submodel>/<layer>/<op>;...``."""
     from ai_edge_litert.interpreter import Interpreter
 
-    names = [t["name"] for t in Interpreter(model_content=float_model_bytes).get_tensor_details()]
+    prefixes = tuple(p for stage in stages for p in STAGES[stage])
     found = []
-    for layer in layers:
-        hits = [n for n in names if layer in n.split(";")[0].split("/")]
-        if not hits:
-            raise ConversionFailed(f"sensitive layer {layer} not found in the converted graph")
-        found += hits
+    for detail in Interpreter(model_content=float_model_bytes).get_tensor_details():
+        parts = detail["name"].split(";")[0].split("/")
+        if len(parts) > 2 and parts[2].startswith(prefixes):
+            found.append(detail["name"])
+    if stages and not found:
+        raise ConversionFailed(f"stages {stages} not found in the converted graph")
     return found
 
 
@@ -135,9 +143,12 @@ def convert_int8(pixel_model, dataset, float_tensors: list[str]) -> bytes:
     if not float_tensors:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         return converter.convert()
+    from tensorflow.lite.python.util import modify_model_io_type
+
     options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=float_tensors)
     debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=dataset, debug_options=options)
-    return debugger.get_nondebug_quantized_model()
+    # The debugger's model keeps float input/output; give it the same uint8 interface.
+    return modify_model_io_type(debugger.get_nondebug_quantized_model(), tf.uint8, tf.uint8)
 
 
 def _convert_float(pixel_model, f16: bool) -> bytes:
@@ -294,7 +305,7 @@ def convert(source: SourceModel, cache: Path, out: Path, canary_dir: Path) -> in
     cal_canaries = [p for _, p, _ in _canaries(canary_dir, "calibration")]
     f16 = _convert_float(pixel_model, f16=True)
     f32 = _convert_float(pixel_model, f16=False)
-    float_tensors = tensor_names_of_layers(f32, SENSITIVE_LAYERS)
+    float_tensors = tensor_names_of_stages(f32, FLOAT_STAGES)
     int8 = convert_int8(pixel_model, _calibration_batches(cal_photos, cal_canaries), float_tensors)
 
     held = [(f"photo:{p.name}", load_model_input(p), True) for p in held_photos]
@@ -308,13 +319,13 @@ def convert(source: SourceModel, cache: Path, out: Path, canary_dir: Path) -> in
 
     out.mkdir(parents=True, exist_ok=True)
     quant_int8 = {
-        "scheme": "int8 weights per-channel, int8 activations, uint8 input and output; float_layers run in float",
+        "scheme": "int8 weights per-channel, int8 activations, uint8 input and output; float_stages run in float",
         "calibration": {
             "photos": len(cal_photos),
             "canaries": [p.stem for p in cal_canaries],
             "views_per_input": 6,
         },
-        "float_layers": list(SENSITIVE_LAYERS),
+        "float_stages": {stage: list(STAGES[stage]) for stage in FLOAT_STAGES},
     }
     quant_f16 = {"scheme": "float16 weights, float32 input/output (for GPU delegates)"}
     for name, data, kind, fid, quant in (

@@ -78,23 +78,31 @@ class Classifier:
         self.close()
 
 
-def _cpu_backend(model: ModelFile, backend: str, threads: int) -> Backend:
-    names = list(CPU_BACKENDS) if backend == "auto" else [backend]
+# tflite-runtime 2.14's XNNPACK takes no int8 ops: the int8 model runs there at ~70 ms per image
+# on its builtin kernels, the f16 model at ~6 ms (benchmarks/RESULTS.md). So that backend gets
+# the f16 model unless the config names a model.
+_BUNDLED_CPU_MODEL = {"tflite_runtime": BUNDLED_F16}
+
+
+def _cpu_backend(config: ModelSection, threads: int) -> Backend:
+    names = list(CPU_BACKENDS) if config.backend == "auto" else [config.backend]
     reasons = []
     for name in names:
         try:
+            model = _model_for(config, "cpu", name)
             return CPU_BACKENDS[name](model, threads)
         except BackendUnavailable as err:
             log.info("backend %s unavailable: %s", name, err)
             reasons.append(f"{name}: {err}")
-    raise ModelError(f"no runtime backend can run {model.path}: " + "; ".join(reasons))
+    raise ModelError("no runtime backend can run the model: " + "; ".join(reasons))
 
 
-def _model_for(config: ModelSection, device: str) -> ModelFile:
+def _model_for(config: ModelSection, device: str, backend: str = "litert") -> ModelFile:
     if config.path:
         return load_model_file(Path(config.path).expanduser())
     # int8 is fastest on CPUs; GPU delegates want float weights.
-    return load_model_file(bundled_model_path(BUNDLED_F16 if device == "gpu" else BUNDLED_INT8))
+    name = BUNDLED_F16 if device == "gpu" else _BUNDLED_CPU_MODEL.get(backend, BUNDLED_INT8)
+    return load_model_file(bundled_model_path(name))
 
 
 def open_classifier(config: ModelSection | None = None) -> Classifier:
@@ -118,8 +126,7 @@ def open_classifier(config: ModelSection | None = None) -> Classifier:
                 gpu_reason = str(err)
         if config.accelerator == "gpu":
             raise AcceleratorError(f"accelerator = gpu, but no GPU can be used: {gpu_reason}")
-    model = _model_for(config, "cpu")
-    backend = _cpu_backend(model, config.backend, threads)
+    backend = _cpu_backend(config, threads)
     reason = f"gpu unavailable: {gpu_reason}; using cpu ({threads} threads)" if config.accelerator == "auto" else f"cpu as configured ({threads} threads)"
     log.info(reason)
     return Classifier(backend, AcceleratorChoice("cpu", reason))

@@ -112,8 +112,9 @@ class CompiledModelGpuBackend:
         try:
             # GPU alone, no CPU fallback: a model that is not fully on the GPU is not "gpu".
             self._model = CompiledModel.from_file(str(model.path), hardware_accel=HardwareAccelerator.GPU)
-        except Exception as err:  # the runtime raises plain RuntimeError/ValueError with its status text
-            raise BackendUnavailable(f"GPU accelerator failed: {str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}") from err
+        except (RuntimeError, ValueError) as err:
+            # LiteRT's message is a source-location trace; its log (stderr) has the detail.
+            raise BackendUnavailable("LiteRT's GPU accelerator found no usable WebGPU/Vulkan adapter") from err
         if not self._model.is_fully_accelerated():
             raise BackendUnavailable("the GPU accelerator cannot run every op of the model")
         self._signature = 0
