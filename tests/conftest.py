@@ -8,6 +8,14 @@ from pathlib import Path
 
 import pytest
 
+# tflite-runtime and TensorFlow each embed TFLite; once TensorFlow is loaded, a first import of
+# tflite-runtime in the same process crashes (seen: segfault). Veil uses one backend per process,
+# but this suite loads them all, so tflite-runtime (if installed) is loaded first.
+try:
+    import tflite_runtime.interpreter  # noqa: F401
+except ImportError:
+    pass
+
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
 PHOTOS = FIXTURES / "photos"
