@@ -1,10 +1,12 @@
 """Milliseconds per image for the int8, f16 and f32 models on every installed CPU backend.
 
-    python benchmarks/bench_model.py [--runs 200] [--f32 converters/.cache/nsfw-mobilenet-v2-f32.tflite]
+    python -m converters variants      # once: f32 and all-int8 builds into converters/.cache
+    python benchmarks/bench_model.py [--runs 200]
 
 One process, one input (a real photo at model size), batch 1 and batch 32, 1 and 2 threads;
-prints a Markdown table and the int8 : f32 ratio per backend and thread count. The f32 model is
-not shipped: the converter writes it to its cache for this benchmark.
+prints a Markdown table and the int8 : f32 ratio per backend and thread count. The f32 and
+all-int8 models are not shipped; when present in the cache they are measured beside the shipped
+int8 (float stages kept for fidelity) and f16 models.
 """
 
 from __future__ import annotations
@@ -42,16 +44,17 @@ def _time(backend, frames: np.ndarray, runs: int) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--f32", type=Path, default=REPO / "converters" / ".cache" / "nsfw-mobilenet-v2-f32.tflite")
+    parser.add_argument("--cache", type=Path, default=REPO / "converters" / ".cache")
     args = parser.parse_args()
 
     frame = load_model_input(REPO / "tests" / "fixtures" / "photos" / "scikit-astronaut.jpg")
     models = {"int8": load_model_file(bundled_model_path(BUNDLED_INT8)), "f16": load_model_file(bundled_model_path(BUNDLED_F16))}
-    if args.f32.is_file():
-        data = args.f32.read_bytes()
-        models["f32"] = ModelFile(args.f32, args.f32.stem, hashlib.sha256(data).hexdigest(), {})
-    else:
-        print(f"(no f32 model at {args.f32}: run the converter to measure it)")
+    for kind, stem in (("f32", "nsfw-mobilenet-v2-f32"), ("all-int8", "nsfw-mobilenet-v2-all-int8")):
+        path = args.cache / f"{stem}.tflite"
+        if path.is_file():
+            models[kind] = ModelFile(path, stem, hashlib.sha256(path.read_bytes()).hexdigest(), {})
+        else:
+            print(f"(no {kind} model at {path}: python -m converters variants)")
 
     rows, ms = [], {}
     for backend_name, factory in CPU_BACKENDS.items():
@@ -72,11 +75,15 @@ def main() -> int:
     print(f"machine: {platform.processor() or platform.machine()}, {platform.system()} {platform.release()}, Python {platform.python_version()}")
     print("| backend | threads | model | batch | ms per image (median) |\n|---|---|---|---|---|")
     print("\n".join(rows))
-    print("\n| backend | threads | batch | f32 ms | int8 ms | int8 speed-up over f32 |\n|---|---|---|---|---|---|")
-    for (backend_name, threads, kind, batch), value in ms.items():
-        f32 = ms.get((backend_name, threads, "f32", batch))
-        if kind == "int8" and f32:
-            print(f"| {backend_name} | {threads} | {batch} | {f32:.2f} | {value:.2f} | {f32 / value:.2f}× |")
+    print("\n| backend | threads | batch | f32 ms | int8 ms (shipped) | speed-up | all-int8 ms | speed-up |\n|---|---|---|---|---|---|---|---|")
+    for (backend_name, threads, kind, batch), f32 in ms.items():
+        if kind != "f32":
+            continue
+        cells = [f"{backend_name}", f"{threads}", f"{batch}", f"{f32:.2f}"]
+        for variant in ("int8", "all-int8"):
+            value = ms.get((backend_name, threads, variant, batch))
+            cells += [f"{value:.2f}", f"{f32 / value:.2f}×"] if value else ["–", "–"]
+        print("| " + " | ".join(cells) + " |")
     return 0
 
 

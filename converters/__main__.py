@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     photos = sub.add_parser("photos", help="copy the benign photo selection into tests/fixtures/photos")
     photos.add_argument("--out", type=Path, default=REPO / "tests" / "fixtures" / "photos")
 
+    variants = sub.add_parser("variants", help="write the f32 and all-int8 models to the cache, for benchmarks")
+    variants.add_argument("--canaries", type=Path, default=CANARY_DIR)
+
     sens = sub.add_parser("sensitivity", help="choose the layers the int8 model keeps in float")
     sens.add_argument("--out", type=Path, default=REPO / "models" / "int8-sensitivity.json")
     sens.add_argument("--canaries", type=Path, default=CANARY_DIR)
@@ -54,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         from converters.preprocess_study import run_study
 
         run_study(source, args.cache, args.out)
+        return 0
+    if args.command == "variants":
+        from converters.convert import write_variants
+
+        write_variants(source, args.cache, args.canaries)
         return 0
     if args.command == "sensitivity":
         from converters.sensitivity import run_sensitivity

@@ -29,7 +29,9 @@ from converters.reference import ensure_reference_env, reference_on_tensors
 
 INT8_NAME = "nsfw-mobilenet-v2-int8"
 F16_NAME = "nsfw-mobilenet-v2-f16"
-F32_NAME = "nsfw-mobilenet-v2-f32"  # benchmarks only: written to the cache, never committed
+# Benchmark-only variants (`python -m converters variants`): written to the cache, never shipped.
+F32_NAME = "nsfw-mobilenet-v2-f32"
+ALL_INT8_NAME = "nsfw-mobilenet-v2-all-int8"
 REFERENCE_TOLERANCE = 1e-3
 # Required of int8 (issue 2), with the child profile's classes and threshold.
 MAX_MEAN_DELTA = 0.02
@@ -304,8 +306,7 @@ def convert(source: SourceModel, cache: Path, out: Path, canary_dir: Path) -> in
     cal_photos, held_photos = _photo_split()
     cal_canaries = [p for _, p, _ in _canaries(canary_dir, "calibration")]
     f16 = _convert_float(pixel_model, f16=True)
-    f32 = _convert_float(pixel_model, f16=False)
-    float_tensors = tensor_names_of_stages(f32, FLOAT_STAGES)
+    float_tensors = tensor_names_of_stages(_convert_float(pixel_model, f16=False), FLOAT_STAGES)
     int8 = convert_int8(pixel_model, _calibration_batches(cal_photos, cal_canaries), float_tensors)
 
     held = [(f"photo:{p.name}", load_model_input(p), True) for p in held_photos]
@@ -339,6 +340,16 @@ def convert(source: SourceModel, cache: Path, out: Path, canary_dir: Path) -> in
         f"The models in this folder are converted from nsfwjs {nsfwjs_source.VERSION} "
         f"(npm package, {nsfwjs_source.LICENCE} licence):\n\n{source.licence_text}"
     )
-    (cache / f"{F32_NAME}.tflite").write_bytes(f32)
-    print(f"wrote {INT8_NAME}, {F16_NAME} to {out} (f32 for benchmarks in {cache}) in {time.time() - started:.0f}s")
+    print(f"wrote {INT8_NAME}, {F16_NAME} to {out} in {time.time() - started:.0f}s")
     return 0
+
+
+def write_variants(source: SourceModel, cache: Path, canary_dir: Path) -> None:
+    """f32 and an all-int8 build (no float stages), for benchmarks/bench_model.py to compare."""
+    pixel_model = with_pixel_input(build_source_model(source.topology, source.weights))
+    cal_photos, _ = _photo_split()
+    cal_canaries = [p for _, p, _ in _canaries(canary_dir, "calibration")]
+    (cache / f"{F32_NAME}.tflite").write_bytes(_convert_float(pixel_model, f16=False))
+    all_int8 = convert_int8(pixel_model, _calibration_batches(cal_photos, cal_canaries), [])
+    (cache / f"{ALL_INT8_NAME}.tflite").write_bytes(all_int8)
+    print(f"wrote {F32_NAME}, {ALL_INT8_NAME} to {cache}")

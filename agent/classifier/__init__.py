@@ -23,9 +23,6 @@ __all__ = ["Classifier", "Scores", "LABELS", "open_classifier", "default_threads
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 32  # frames per invoke: bounds memory, big enough to amortise per-call overhead
-
-
 def default_threads() -> int:
     """All cores this process may use."""
     try:
@@ -63,8 +60,9 @@ class Classifier:
         if frames.dtype != np.uint8 or frames.shape[1:] != (MODEL_SIZE, MODEL_SIZE, 3):
             raise ValueError(f"expected uint8 N×{MODEL_SIZE}×{MODEL_SIZE}×3 pixels, got {frames.dtype} {frames.shape}")
         results: list[Scores] = []
-        for start in range(0, len(frames), MAX_BATCH):
-            probs = self.backend.run(np.ascontiguousarray(frames[start : start + MAX_BATCH]))
+        step = self.backend.max_batch
+        for start in range(0, len(frames), step):
+            probs = self.backend.run(np.ascontiguousarray(frames[start : start + step]))
             results.extend(Scores(tuple(float(p) for p in row)) for row in probs)
         return results
 
