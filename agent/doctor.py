@@ -16,9 +16,6 @@ from agent.classifier import open_classifier
 from agent.classifier.preprocess import MODEL_SIZE, RESIZE_METHOD
 from agent.config import Config
 
-# tflite-runtime 2.14 predates the XNNPACK support that recent converters' int8 ops need; if a
-# model is that slow there, say so rather than let a user wonder.
-_SLOW_INT8_MS = 25.0
 
 
 def _display() -> dict[str, Any]:
@@ -61,10 +58,13 @@ def run_doctor(config: Config) -> dict[str, Any]:
             "display": _display(),
         }
     warnings = []
-    if backend.name == "tflite_runtime" and classifier.model.input_dtype == "uint8" and latency["median"] > _SLOW_INT8_MS:
+    # tflite-runtime's XNNPACK takes no int8 op, so an int8 model runs there on slow builtin
+    # kernels (benchmarks/RESULTS.md: 21-56 ms against 2 ms on LiteRT). Veil's own choice avoids
+    # it; a configured model may not.
+    if backend.name == "tflite_runtime" and classifier.model.input_dtype == "uint8":
         warnings.append(
-            f"tflite-runtime {backend.version} runs this int8 model at {latency['median']} ms/image, "
-            "off XNNPACK; install ai-edge-litert (the default backend) for full speed"
+            f"tflite-runtime {backend.version} runs int8 models off XNNPACK ({latency['median']} ms per image "
+            "here); use backend = \"litert\" or the f16 model for full speed"
         )
     report["warnings"] = warnings
     return report

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path

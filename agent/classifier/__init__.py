@@ -69,7 +69,7 @@ class Classifier:
     def close(self) -> None:
         self.backend.close()
 
-    def __enter__(self) -> "Classifier":
+    def __enter__(self) -> Classifier:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -13,7 +13,8 @@ import ctypes.util
 import logging
 import sys
 import threading
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
+from collections.abc import Callable
 
 import numpy as np
 

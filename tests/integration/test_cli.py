@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from agent import __version__
 from agent.classifier.model import bundled_model_path
 
@@ -71,3 +73,14 @@ def test_no_command_prints_help_and_exits_2():
     done = veil()
     assert done.returncode == 2
     assert "usage: veil" in done.stdout
+
+
+def test_doctor_warns_about_int8_on_tflite_runtime(tmp_path: Path):
+    pytest.importorskip("tflite_runtime")
+    config = tmp_path / "veil.toml"
+    config.write_text(f"[model]\npath = '{bundled_model_path()}'\nbackend = 'tflite_runtime'\naccelerator = 'cpu'\n")
+    done = veil("doctor", "--config", str(config), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["backend"]["name"] == "tflite_runtime"
+    assert any("off XNNPACK" in w for w in report["warnings"])
