@@ -18,6 +18,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="errors only")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    scan = sub.add_parser("scan", help="classify image files and folders")
+    scan.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    scan.add_argument("--profile", help="profile to decide with (default: the config's active profile)")
+    scan.add_argument("--format", choices=("table", "csv", "jsonl"), default="table")
+    scan.add_argument("-o", "--output", type=Path, help="write the results there instead of stdout")
+    scan.add_argument("--no-recursive", action="store_true", help="do not descend into folders")
+    scan.add_argument("--action", choices=("none", "log", "quarantine", "blur"), default="none")
+    scan.add_argument("--threads", type=int, default=0, help="worker threads (default: all cores)")
+    scan.add_argument("--config", type=Path, help="config file (default: the user config, else built-in defaults)")
+
     doctor = sub.add_parser("doctor", help="report model, runtime, accelerator, latency and display")
     doctor.add_argument("--config", type=Path, help="config file (default: the user config, else built-in defaults)")
     doctor.add_argument("--format", choices=("text", "json"), default="text")
@@ -35,7 +45,49 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"doctor": _cmd_doctor}
+def _cmd_scan(args: argparse.Namespace) -> int:
+    import os
+
+    from agent.classifier import default_threads, open_classifier
+    from agent.config import resolve_config
+    from agent.dirs import user_config_file
+    from agent.errors import EXIT_FLAGGED, EXIT_UNREADABLE, FatalError
+    from agent.policy import BUILTIN_PROFILES
+    from agent.scan import scan
+    from agent.scan_output import Progress, ResultWriter
+
+    if args.action != "none":
+        raise FatalError(f"--action {args.action}: not available in this version (the actions arrive with the quarantine vault)")
+    if args.threads < 0:
+        raise FatalError("--threads must be >= 0")
+    config = resolve_config(args.config, user_config_file())
+    name = args.profile or config.agent.profile
+    if name not in BUILTIN_PROFILES:
+        raise FatalError(f"unknown profile {name!r} (known: {', '.join(BUILTIN_PROFILES)})")
+    threads = args.threads or default_threads()
+    output = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
+    flagged = unreadable = False
+    progress = Progress()
+    try:
+        with open_classifier(config.model) as classifier:
+            writer = ResultWriter(output, args.format)
+            results = scan([Path(os.path.expanduser(p)) for p in args.paths], classifier, BUILTIN_PROFILES[name], threads, not args.no_recursive)
+            try:
+                for result in results:
+                    writer.write(result)
+                    progress.update(result)
+                    flagged |= result.flagged
+                    unreadable |= result.prediction == "error"
+            finally:
+                results.close()
+    finally:
+        progress.close()
+        if args.output:
+            output.close()
+    return EXIT_FLAGGED if flagged else EXIT_UNREADABLE if unreadable else EXIT_OK
+
+
+_COMMANDS = {"doctor": _cmd_doctor, "scan": _cmd_scan}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,184 @@
+"""``veil scan``: walk inputs, decode in parallel, classify, stream results in path order.
+
+Sources (paths) → decode (worker threads; Pillow releases the GIL while decoding) → classifier
+and policy (this thread, overlapping the decoders) → results, yielded in input order. Only a
+bounded window of files is in flight, so memory stays flat however many files there are.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.classifier import Classifier
+from agent.classifier.scores import Scores
+from agent.decode import DecodedImage, DecodeError, DecodeLimits, decode_image, sniff
+from agent.policy import Decision, Profile, decide, worst_frame
+
+
+# In a folder, a file is scanned if its content says it is an image or video (see decode.sniff)
+# or its name does: a broken "photo.jpg" is reported as unreadable, a "notes.txt" passed over.
+IMAGE_SUFFIXES = frozenset(".jpg .jpeg .jpe .jfif .png .apng .gif .webp .bmp .dib .tif .tiff .heic .heif .avif".split())
+VIDEO_SUFFIXES = frozenset(".mp4 .m4v .mov .mkv .webm .avi .wmv .flv .mpg .mpeg .ts .3gp".split())
+MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
+
+
+@dataclass(frozen=True)
+class ScanItem:
+    path: Path
+    explicit: bool  # named on the command line (a folder's non-media files are passed over)
+    error: str | None = None  # the walk itself failed here
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    path: Path
+    prediction: str  # "benign" | "malign" | "error" | "skipped"
+    latency_ms: float
+    decision: Decision | None = None
+    scores: Scores | None = None  # of the worst frame
+    frames: int = 0
+    worst_frame: int = 0
+    error: str | None = None  # one line; for "skipped", why
+
+    @property
+    def flagged(self) -> bool:
+        return self.decision is not None and self.decision.flagged
+
+
+def _sorted_entries(folder: Path) -> list[os.DirEntry]:
+    with os.scandir(folder) as entries:
+        # sort by bytes so names that are not valid UTF-8 sort too
+        return sorted(entries, key=lambda e: os.fsencode(e.name))
+
+
+def iter_inputs(paths: Iterable[Path], recursive: bool = True) -> Iterator[ScanItem]:
+    """Files to scan, each folder in sorted order (component-wise, like ``Path`` ordering).
+
+    Symlinks to folders are not followed (no loops, no escaping the tree); symlinks to files
+    are. A folder that vanishes or cannot be listed is one error item; the walk goes on.
+    """
+    for path in paths:
+        if path.is_dir():
+            yield from _walk(path, recursive)
+        elif path.exists() or path.is_symlink():
+            yield ScanItem(path, explicit=True)
+        else:
+            yield ScanItem(path, explicit=True, error="not found")
+
+
+def _walk(folder: Path, recursive: bool) -> Iterator[ScanItem]:
+    try:
+        entries = _sorted_entries(folder)
+    except FileNotFoundError:
+        yield ScanItem(folder, explicit=False, error="folder vanished during the scan")
+        return
+    except OSError as err:
+        yield ScanItem(folder, explicit=False, error=f"cannot list folder: {err.strerror or err}")
+        return
+    for entry in entries:
+        path = Path(entry.path)
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                if recursive:
+                    yield from _walk(path, recursive)
+            elif entry.is_file():  # follows a symlink to a file; a dangling one is skipped
+                yield ScanItem(path, explicit=False)
+        except OSError:
+            continue  # vanished between listing and looking: nothing to report
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    item: ScanItem
+    decoded: DecodedImage | None
+    kind: str | None  # "image" | "video" | None (not media)
+    error: str | None
+    seconds: float
+
+
+def _prepare(item: ScanItem, limits: DecodeLimits) -> _Prepared:
+    started = time.perf_counter()
+    if item.error:
+        return _Prepared(item, None, None, item.error, 0.0)
+    try:
+        with open(item.path, "rb") as handle:
+            kind = sniff(handle.read(32))
+    except OSError as err:
+        return _Prepared(item, None, "image", _read_error(err), time.perf_counter() - started)
+    if kind is None and not item.explicit and item.path.suffix.lower() not in MEDIA_SUFFIXES:
+        return _Prepared(item, None, None, None, time.perf_counter() - started)  # not media: pass over
+    if kind == "video" or (kind is None and item.path.suffix.lower() in VIDEO_SUFFIXES):
+        return _Prepared(item, None, "video", None, time.perf_counter() - started)
+    try:
+        decoded = decode_image(item.path, limits)
+    except DecodeError as err:
+        return _Prepared(item, None, "image", str(err), time.perf_counter() - started)
+    return _Prepared(item, decoded, "image", None, time.perf_counter() - started)
+
+
+def _read_error(err: OSError) -> str:
+    if isinstance(err, FileNotFoundError):
+        return "file vanished before it could be read"
+    if isinstance(err, PermissionError):
+        return "permission denied"
+    return f"cannot read: {err.strerror or err}"
+
+
+def _finish(prepared: _Prepared, classifier: Classifier, profile: Profile) -> ScanResult | None:
+    item = prepared.item
+    if prepared.error is not None:
+        return ScanResult(item.path, "error", prepared.seconds * 1000, error=prepared.error)
+    if prepared.kind == "video":
+        return ScanResult(item.path, "skipped", prepared.seconds * 1000, error="video: not classified by scan yet (use veil video)")
+    if prepared.decoded is None:
+        return None  # a folder's non-media file
+    started = time.perf_counter()
+    frame_scores = classifier.classify(prepared.decoded.frames)
+    worst = worst_frame(frame_scores, profile)
+    seconds = prepared.seconds + time.perf_counter() - started
+    return ScanResult(
+        item.path,
+        decide(frame_scores[worst], profile).prediction,
+        seconds * 1000,
+        decision=decide(frame_scores[worst], profile),
+        scores=frame_scores[worst],
+        frames=len(frame_scores),
+        worst_frame=prepared.decoded.frame_indices[worst],
+    )
+
+
+def scan(
+    paths: Iterable[Path],
+    classifier: Classifier,
+    profile: Profile,
+    threads: int,
+    recursive: bool = True,
+    limits: DecodeLimits = DecodeLimits(),
+) -> Iterator[ScanResult]:
+    """Results in input order, as they come. Closing the generator stops the workers."""
+    window: deque[Future[_Prepared]] = deque()
+    in_flight = 2 * threads + 2  # enough to keep every decoder busy while one file is classified
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="veil-decode")
+    try:
+        for item in iter_inputs(paths, recursive):
+            window.append(pool.submit(_prepare, item, limits))
+            if len(window) >= in_flight:
+                result = _finish(window.popleft().result(), classifier, profile)
+                if result is not None:
+                    yield result
+        while window:
+            result = _finish(window.popleft().result(), classifier, profile)
+            if result is not None:
+                yield result
+    finally:
+        for future in window:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+

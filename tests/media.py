@@ -1,0 +1,104 @@
+"""Real files of every format and every kind of bad input, made from the committed photos and
+canaries (TESTDATA.md): nothing explicit, nothing downloaded."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from tests.conftest import CANARIES, PHOTOS
+
+BENIGN = ("scikit-coffee.jpg", "scikit-chelsea.jpg", "plasma-autumn.jpg", "lomiri-bridge_by_sander_klootwijk.jpg")
+
+
+def photo(name: str = "scikit-coffee.jpg") -> Image.Image:
+    return Image.open(PHOTOS / name).convert("RGB")
+
+
+def canary(name: str = "porn-a") -> Image.Image:
+    return Image.open(CANARIES / f"{name}.png").convert("RGB")
+
+
+def animation_frames(canary_at: int | None, count: int = 8, size: tuple[int, int] = (320, 320)) -> list[Image.Image]:
+    """Benign photo frames; the canary replaces frame ``canary_at``."""
+    frames = [photo(BENIGN[i % len(BENIGN)]).resize(size) for i in range(count)]
+    if canary_at is not None:
+        frames[canary_at] = canary().resize(size)
+    return frames
+
+
+def save_animation(path: Path, frames: list[Image.Image], fmt: str) -> Path:
+    options = {"save_all": True, "append_images": frames[1:], "duration": 100, "loop": 0}
+    if fmt == "GIF":
+        # adaptive palettes per frame keep the canary's colours close enough to drive the model
+        frames = [f.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE) for f in frames]
+        options["append_images"] = frames[1:]
+    frames[0].save(path, fmt, **options)
+    return path
+
+
+def write_formats(folder: Path) -> dict[str, Path]:
+    """One benign still per format, plus variants of mode and metadata."""
+    folder.mkdir(parents=True, exist_ok=True)
+    img = photo()
+    out: dict[str, Path] = {}
+
+    def put(name: str, image: Image.Image, fmt: str, **options) -> None:
+        out[name] = folder / name
+        image.save(out[name], fmt, **options)
+
+    put("still.jpg", img, "JPEG", quality=90)
+    put("still.png", img, "PNG")
+    put("still.webp", img, "WEBP", quality=85)
+    put("still.bmp", img, "BMP")
+    put("still.tiff", img, "TIFF")
+    put("still.gif", img.quantize(256), "GIF")
+    put("still.avif", img, "AVIF", quality=70)
+    put("still.heic", img, "HEIF", quality=80)
+    put("cmyk.jpg", img.convert("CMYK"), "JPEG", quality=90)
+    put("grey.png", img.convert("L"), "PNG")
+    put("palette.png", img.quantize(64), "PNG")
+    grey16 = Image.fromarray((np.asarray(img.convert("L"), dtype=np.uint16) * 257))
+    put("grey16.png", grey16, "PNG")
+    put("tiny.png", img.resize((1, 1)), "PNG")
+    return out
+
+
+def rgba_with_transparent_half(size=(400, 300)) -> Image.Image:
+    """A photo whose right half is fully transparent (with black RGB underneath)."""
+    img = photo().resize(size).convert("RGBA")
+    pixels = np.asarray(img).copy()
+    pixels[:, size[0] // 2 :, :3] = 0
+    pixels[:, size[0] // 2 :, 3] = 0
+    return Image.fromarray(pixels, "RGBA")
+
+
+def exif_rotated_jpeg(path: Path) -> Path:
+    """A landscape photo stored rotated, with EXIF orientation 6 (rotate 90° clockwise to view)."""
+    img = photo().resize((400, 300))
+    stored = img.transpose(Image.Transpose.ROTATE_90)  # what a camera held sideways writes
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored.save(path, "JPEG", quality=95, exif=exif.tobytes())
+    return path
+
+
+def write_bad_inputs(folder: Path) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Path] = {}
+    buffer = io.BytesIO()
+    photo().save(buffer, "JPEG", quality=90)
+    data = buffer.getvalue()
+    out["empty.jpg"] = folder / "empty.jpg"
+    out["empty.jpg"].write_bytes(b"")
+    out["truncated.jpg"] = folder / "truncated.jpg"
+    out["truncated.jpg"].write_bytes(data[: len(data) // 3])
+    out["corrupt.png"] = folder / "corrupt.png"
+    out["corrupt.png"].write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(2000))
+    out["bomb.png"] = folder / "bomb.png"
+    Image.new("1", (13_000, 13_000)).save(out["bomb.png"], "PNG")  # 169 MP, a few hundred KB
+    return out
