@@ -1,0 +1,95 @@
+"""``veil scan`` as a user runs it: real processes, real folders, the INTERFACES.md contract."""
+
+import csv
+import io
+import json
+import shutil
+from pathlib import Path
+
+from tests import media
+from tests.conftest import CANARIES, GOLDEN, PHOTOS
+from tests.integration.test_cli import veil
+
+COLUMNS = "file,prediction,latency_ms,benign,malign,drawing,hentai,neutral,porn,sexy,frames,worst_frame,error".split(",")
+
+
+def _folder(root: Path, photos: int = 6, canaries: tuple[str, ...] = ()) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for p in sorted(PHOTOS.glob("*.jpg"))[:photos]:
+        shutil.copy(p, root / p.name)
+    for name in canaries:
+        shutil.copy(CANARIES / f"{name}.png", root / f"{name}.png")
+    return root
+
+
+def test_exit_0_when_nothing_is_flagged(tmp_path):
+    done = veil("scan", str(_folder(tmp_path / "f")), "--format", "csv")
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert list(rows[0]) == COLUMNS
+    assert len(rows) == 6 and {r["prediction"] for r in rows} == {"benign"}
+    assert all(r["frames"] == "1" and r["worst_frame"] == "0" and r["error"] == "" for r in rows)
+
+
+def test_exit_1_when_something_is_flagged(tmp_path):
+    done = veil("scan", str(_folder(tmp_path / "f", 2, ("hentai-a",))), "--format", "jsonl")
+    assert done.returncode == 1, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert list(rows[0]) == COLUMNS
+    flagged = [r for r in rows if r["prediction"] == "malign"]
+    assert [Path(r["file"]).name for r in flagged] == ["hentai-a.png"]
+    assert flagged[0]["hentai"] > 0.8 and flagged[0]["error"] is None
+    assert abs(sum(flagged[0][c] for c in ("drawing", "hentai", "neutral", "porn", "sexy")) - 1) <= 0.01
+
+
+def test_exit_3_when_something_is_unreadable(tmp_path):
+    folder = _folder(tmp_path / "f", 2)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    done = veil("scan", str(folder), "--format", "jsonl")
+    assert done.returncode == 3, done.stderr
+    broken = [json.loads(line) for line in done.stdout.splitlines() if "broken.jpg" in line][0]
+    assert broken["prediction"] == "error" and broken["error"] and broken["malign"] is None
+
+
+def test_exit_2_on_usage_errors(tmp_path):
+    assert veil("scan").returncode == 2
+    done = veil("scan", str(tmp_path), "--profile", "toddler")
+    assert done.returncode == 2 and "unknown profile 'toddler'" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_output_file_and_profile(tmp_path):
+    folder = _folder(tmp_path / "f", 1, ("sexy-a",))
+    out = tmp_path / "out.csv"
+    done = veil("scan", str(folder), "--format", "csv", "-o", str(out), "--profile", "teen")
+    assert done.returncode == 0, done.stderr  # sexy is not malign for teen
+    assert done.stdout == ""
+    rows = list(csv.DictReader(out.open()))
+    assert [r["prediction"] for r in rows] == ["benign", "benign"]
+
+
+def test_table_lists_file_prediction_latency_scores_and_top_class(tmp_path):
+    done = veil("scan", str(_folder(tmp_path / "f", 1, ("porn-a",))))
+    assert done.returncode == 1
+    header, *lines = done.stdout.splitlines()
+    assert header.split() == ["file", "prediction", "latency_ms", "benign", "malign", "top"]
+    porn = [line for line in lines if "porn-a.png" in line][0].split()
+    assert porn[1] == "malign" and float(porn[4]) > 0.9 and porn[5] == "porn"
+
+
+def test_animation_row(tmp_path):
+    path = media.save_animation(tmp_path / "anim.gif", media.animation_frames(canary_at=6), "GIF")
+    done = veil("scan", str(path), "--format", "jsonl")
+    row = json.loads(done.stdout)
+    assert done.returncode == 1 and (row["frames"], row["worst_frame"]) == (8, 6)
+
+
+def test_golden_results_for_a_small_folder(tmp_path):
+    """Predictions and malign scores for a fixed folder stay what they were (LiteRT, int8)."""
+    folder = _folder(tmp_path / "golden", 10, ("porn-a", "sexy-b", "drawing-a", "border-child"))
+    done = veil("scan", str(folder), "--format", "csv", "--threads", "2")
+    rows = [(Path(r["file"]).name, r["prediction"], round(float(r["malign"]), 3)) for r in csv.DictReader(io.StringIO(done.stdout))]
+    expected = json.loads((GOLDEN / "scan-folder.json").read_text())
+    assert [(n, p) for n, p, _ in rows] == [(n, p) for n, p, _ in expected]
+    for (name, _, got), (_, _, want) in zip(rows, expected):
+        assert abs(got - want) <= 2 / 256, name
