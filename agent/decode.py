@@ -108,23 +108,24 @@ def _frame_plan(frame_count: int, limit: int) -> list[int]:
     return sorted({round(i * (frame_count - 1) / (limit - 1)) for i in range(limit)})
 
 
-def _open_error(path: Path, err: BaseException) -> DecodeError:
-    if isinstance(err, FileNotFoundError):
-        return DecodeError("file vanished before it could be read")
+def read_error_message(err: BaseException) -> str:
+    """One line for the user from whatever reading or decoding a file raised."""
+    if isinstance(err, FileNotFoundError) or (isinstance(err, OSError) and err.errno == errno.ENOENT):
+        return "file vanished before it could be read"
     if isinstance(err, PermissionError):
-        return DecodeError("permission denied")
+        return "permission denied"
     if isinstance(err, IsADirectoryError):
-        return DecodeError("is a directory")
+        return "is a directory"
     if isinstance(err, UnidentifiedImageError):
-        return DecodeError("not an image Veil can read (unknown or corrupt format)")
+        return "not an image Veil can read (unknown or corrupt format)"
     if isinstance(err, Image.DecompressionBombError):
-        return DecodeError(f"image too large (over {DEFAULT_MAX_PIXELS:,} pixels)")
-    if isinstance(err, OSError) and err.errno == errno.ENOENT:
-        return DecodeError("file vanished before it could be read")
+        return f"image too large (over {DEFAULT_MAX_PIXELS:,} pixels)"
     message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     if "truncated" in message:
-        return DecodeError(f"truncated image ({message})")
-    return DecodeError(f"corrupt image data ({message})")
+        return f"truncated image ({message})"
+    if isinstance(err, OSError) and err.strerror:
+        return f"cannot read: {err.strerror}"
+    return f"corrupt image data ({message})"
 
 
 def decode_image(path: Path, limits: DecodeLimits = DecodeLimits()) -> DecodedImage:
@@ -154,7 +155,7 @@ def decode_image(path: Path, limits: DecodeLimits = DecodeLimits()) -> DecodedIm
         raise
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as err:
         # Pillow signals corrupt data with all of these, depending on the codec.
-        raise _open_error(path, err) from None
+        raise DecodeError(read_error_message(err)) from None
 
 
 def load_model_input(path: Path) -> np.ndarray:
@@ -162,4 +163,4 @@ def load_model_input(path: Path) -> np.ndarray:
     return decode_image(path).frames[0]
 
 
-__all__ = ["MODEL_SIZE", "DecodeError", "DecodeLimits", "DecodedImage", "decode_image", "load_model_input", "sniff", "to_rgb"]
+__all__ = ["MODEL_SIZE", "DecodeError", "DecodeLimits", "DecodedImage", "decode_image", "load_model_input", "read_error_message", "sniff", "to_rgb"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from agent.classifier import Classifier
 from agent.classifier.scores import Scores
-from agent.decode import DecodedImage, DecodeError, DecodeLimits, decode_image, sniff
+from agent.decode import DecodedImage, DecodeError, DecodeLimits, decode_image, read_error_message, sniff
 from agent.policy import Decision, Profile, decide, worst_frame
 
 
@@ -110,7 +110,7 @@ def _prepare(item: ScanItem, limits: DecodeLimits) -> _Prepared:
         with open(item.path, "rb") as handle:
             kind = sniff(handle.read(32))
     except OSError as err:
-        return _Prepared(item, None, "image", _read_error(err), time.perf_counter() - started)
+        return _Prepared(item, None, "image", read_error_message(err), time.perf_counter() - started)
     if kind is None and not item.explicit and item.path.suffix.lower() not in MEDIA_SUFFIXES:
         return _Prepared(item, None, None, None, time.perf_counter() - started)  # not media: pass over
     if kind == "video" or (kind is None and item.path.suffix.lower() in VIDEO_SUFFIXES):
@@ -120,14 +120,6 @@ def _prepare(item: ScanItem, limits: DecodeLimits) -> _Prepared:
     except DecodeError as err:
         return _Prepared(item, None, "image", str(err), time.perf_counter() - started)
     return _Prepared(item, decoded, "image", None, time.perf_counter() - started)
-
-
-def _read_error(err: OSError) -> str:
-    if isinstance(err, FileNotFoundError):
-        return "file vanished before it could be read"
-    if isinstance(err, PermissionError):
-        return "permission denied"
-    return f"cannot read: {err.strerror or err}"
 
 
 def _finish(prepared: _Prepared, classifier: Classifier, profile: Profile) -> ScanResult | None:
@@ -141,12 +133,13 @@ def _finish(prepared: _Prepared, classifier: Classifier, profile: Profile) -> Sc
     started = time.perf_counter()
     frame_scores = classifier.classify(prepared.decoded.frames)
     worst = worst_frame(frame_scores, profile)
+    decision = decide(frame_scores[worst], profile)
     seconds = prepared.seconds + time.perf_counter() - started
     return ScanResult(
         item.path,
-        decide(frame_scores[worst], profile).prediction,
+        decision.prediction,
         seconds * 1000,
-        decision=decide(frame_scores[worst], profile),
+        decision=decision,
         scores=frame_scores[worst],
         frames=len(frame_scores),
         worst_frame=prepared.decoded.frame_indices[worst],
@@ -165,17 +158,19 @@ def scan(
     window: deque[Future[_Prepared]] = deque()
     in_flight = 2 * threads + 2  # enough to keep every decoder busy while one file is classified
     pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="veil-decode")
+
+    def oldest() -> Iterator[ScanResult]:
+        result = _finish(window.popleft().result(), classifier, profile)
+        if result is not None:
+            yield result
+
     try:
         for item in iter_inputs(paths, recursive):
             window.append(pool.submit(_prepare, item, limits))
             if len(window) >= in_flight:
-                result = _finish(window.popleft().result(), classifier, profile)
-                if result is not None:
-                    yield result
+                yield from oldest()
         while window:
-            result = _finish(window.popleft().result(), classifier, profile)
-            if result is not None:
-                yield result
+            yield from oldest()
     finally:
         for future in window:
             future.cancel()

@@ -62,7 +62,7 @@ def write_formats(folder: Path) -> dict[str, Path]:
     put("cmyk.jpg", img.convert("CMYK"), "JPEG", quality=90)
     put("grey.png", img.convert("L"), "PNG")
     put("palette.png", img.quantize(64), "PNG")
-    grey16 = Image.fromarray((np.asarray(img.convert("L"), dtype=np.uint16) * 257))
+    grey16 = Image.fromarray(np.asarray(img.convert("L"), dtype=np.uint16) * 257)
     put("grey16.png", grey16, "PNG")
     put("tiny.png", img.resize((1, 1)), "PNG")
     return out
