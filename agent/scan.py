@@ -3,6 +3,10 @@
 Sources (paths) → decode (worker threads; Pillow releases the GIL while decoding) → classifier
 and policy (this thread, overlapping the decoders) → results, yielded in input order. Only a
 bounded window of files is in flight, so memory stays flat however many files there are.
+
+Inference is batched per file (all frames of an animation in one call). Stills are not pooled
+across files: on a CPU the time per frame is lowest at batch 1 to 4 (benchmarks/RESULTS.md), so
+pooling would add latency and buy nothing.
 """
 
 from __future__ import annotations
