@@ -28,6 +28,13 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--threads", type=int, default=0, help="worker threads (default: all cores)")
     scan.add_argument("--config", type=Path, help="config file (default: the user config, else built-in defaults)")
 
+    config = sub.add_parser("config", help="write or check a config file")
+    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    init = config_sub.add_parser("init", help="write the commented example config")
+    init.add_argument("path", nargs="?", type=Path, help="where (default: the user config file)")
+    check = config_sub.add_parser("check", help="validate a config file")
+    check.add_argument("path", type=Path)
+
     doctor = sub.add_parser("doctor", help="report model, runtime, accelerator, latency and display")
     doctor.add_argument("--config", type=Path, help="config file (default: the user config, else built-in defaults)")
     doctor.add_argument("--format", choices=("text", "json"), default="text")
@@ -52,7 +59,6 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     from agent.config import resolve_config
     from agent.dirs import user_config_file
     from agent.errors import EXIT_FLAGGED, EXIT_UNREADABLE, FatalError
-    from agent.policy import BUILTIN_PROFILES
     from agent.scan import scan
     from agent.scan_output import Progress, ResultWriter
 
@@ -61,9 +67,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     if args.threads < 0:
         raise FatalError("--threads must be >= 0")
     config = resolve_config(args.config, user_config_file())
-    name = args.profile or config.agent.profile
-    if name not in BUILTIN_PROFILES:
-        raise FatalError(f"unknown profile {name!r} (known: {', '.join(BUILTIN_PROFILES)})")
+    profile = config.profile(args.profile)
     threads = args.threads or default_threads()
     output = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
     flagged = unreadable = False
@@ -71,7 +75,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     try:
         with open_classifier(config.model) as classifier:
             writer = ResultWriter(output, args.format)
-            results = scan([Path(os.path.expanduser(p)) for p in args.paths], classifier, BUILTIN_PROFILES[name], threads, not args.no_recursive)
+            results = scan([Path(os.path.expanduser(p)) for p in args.paths], classifier, profile, threads, not args.no_recursive)
             try:
                 for result in results:
                     writer.write(result)
@@ -87,7 +91,26 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     return EXIT_FLAGGED if flagged else EXIT_UNREADABLE if unreadable else EXIT_OK
 
 
-_COMMANDS = {"doctor": _cmd_doctor, "scan": _cmd_scan}
+def _cmd_config(args: argparse.Namespace) -> int:
+    from agent.config import example_text, load_config
+    from agent.dirs import user_config_file
+    from agent.errors import FatalError
+
+    if args.config_command == "init":
+        path = args.path or user_config_file()
+        if path.exists():
+            raise FatalError(f"{path}: already exists; not overwritten (remove it or give another path)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(example_text(), encoding="utf-8")
+        print(f"wrote {path}")
+        return EXIT_OK
+    config = load_config(args.path)
+    watched = ", ".join(w.path for w in config.watch) or "nothing"
+    print(f"{args.path}: ok (profile {config.agent.profile}; profiles {', '.join(config.profiles)}; watching {watched})")
+    return EXIT_OK
+
+
+_COMMANDS = {"config": _cmd_config, "doctor": _cmd_doctor, "scan": _cmd_scan}
 
 
 def main(argv: list[str] | None = None) -> int:

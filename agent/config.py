@@ -1,26 +1,29 @@
-"""TOML config → validated, typed, frozen config (design: style 5).
+"""TOML config → validated, typed, frozen config (design: style 5; INTERFACES.md "Config").
 
-Every key is checked by name; unknown keys and bad values are ``ConfigError`` naming the key.
-With no file at all Veil runs on the built-in defaults below.
-
-This module covers ``[agent]`` and ``[model]``; the other sections of INTERFACES.md are
-accepted as tables and validated by the issues that give them meaning.
+Every key is checked by name: unknown keys and bad values raise ``ConfigError`` naming the key.
+With no file at all Veil runs on the built-in defaults below, which are exactly what
+``config.example.toml`` spells out (a test holds them together).
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
+from agent.classifier.scores import LABELS
 from agent.errors import ConfigError
+from agent.policy import BUILTIN_PROFILES, Profile
 
 ACCELERATORS = ("auto", "cpu", "gpu")
 BACKENDS = ("auto", "litert", "tflite_runtime", "tensorflow")
-
-# Sections whose full schema later issues add; until then they must at least be tables.
-_PENDING_SECTIONS = {"profiles": dict, "watch": list, "screen": dict, "audit": dict, "quarantine": dict}
+# What each source can do with a flagged item.
+ACTIONS = {
+    "folder": ("none", "log", "quarantine", "blur"),
+    "screen": ("none", "log", "blur"),
+    "video": ("none", "log", "quarantine"),
+}
 
 
 @dataclass(frozen=True)
@@ -38,56 +41,148 @@ class ModelSection:
 
 
 @dataclass(frozen=True)
+class WatchSection:
+    path: str = "~/Downloads"
+    recursive: bool = True
+    scan_existing: bool = True
+    include: tuple[str, ...] = ()  # globs; empty = every supported image and video type
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScreenSection:
+    enabled: bool = True
+    interval_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class AuditSection:
+    path: str = ""  # "" = <data_dir>/audit/audit.csv
+    log_benign: bool = False
+    rotate_mb: float = 10.0
+
+
+@dataclass(frozen=True)
+class QuarantineSection:
+    path: str = ""  # "" = <data_dir>/quarantine
+    retention_days: int = 30
+
+
+@dataclass(frozen=True)
 class Config:
     agent: AgentSection = field(default_factory=AgentSection)
     model: ModelSection = field(default_factory=ModelSection)
-    source: Path | None = None  # the file it came from; None for built-in defaults
-    pending: dict[str, Any] = field(default_factory=dict)
+    profiles: dict[str, Profile] = field(default_factory=lambda: dict(BUILTIN_PROFILES))
+    watch: tuple[WatchSection, ...] = (WatchSection(),)
+    screen: ScreenSection = field(default_factory=ScreenSection)
+    audit: AuditSection = field(default_factory=AuditSection)
+    quarantine: QuarantineSection = field(default_factory=QuarantineSection)
+    source: Path | None = field(default=None, compare=False)  # None for built-in defaults
+
+    @property
+    def active_profile(self) -> Profile:
+        return self.profiles[self.agent.profile]
+
+    def profile(self, name: str | None) -> Profile:
+        """The named profile (the active one for None); ``ConfigError`` if there is none."""
+        name = name or self.agent.profile
+        if name not in self.profiles:
+            raise ConfigError(f"unknown profile {name!r} (known: {', '.join(self.profiles)})")
+        return self.profiles[name]
 
 
-def _check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
+def _check_keys(table: dict[str, Any], allowed: set[str] | list[str], where: str) -> None:
     for key in table:
         if key not in allowed:
             raise ConfigError(f"{where}.{key}: unknown key (allowed: {', '.join(sorted(allowed))})")
 
 
-def _typed(table: dict[str, Any], key: str, kind: type, where: str) -> Any:
-    value = table[key]
-    # bool is an int in Python; a threads = true is still a mistake.
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ConfigError(f"{where}.{key}: expected {kind.__name__}, got {type(value).__name__} {value!r}")
+def _typed(value: Any, kind: Any, where: str) -> Any:
+    """``value`` as ``kind`` (str, int, float, bool, tuple[str, ...]), or ConfigError."""
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind == tuple[str, ...]:
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
+    # bool is an int in Python; threads = true is still a mistake.
+    if not isinstance(value, kind) or (kind in (int, float) and isinstance(value, bool)):
+        raise ConfigError(f"{where}: expected {kind.__name__}, got {type(value).__name__} {value!r}")
     return value
 
 
-def _section(raw: dict[str, Any], name: str, cls: type) -> Any:
-    table = raw.get(name, {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"{name}: expected a table")
-    defaults = cls()
-    fields = {f: type(getattr(defaults, f)) for f in defaults.__dataclass_fields__}
-    _check_keys(table, set(fields), name)
-    return cls(**{key: _typed(table, key, fields[key], name) for key in table})
+def _table(raw: Any, cls: type, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a table")
+    kinds = get_type_hints(cls)
+    _check_keys(raw, {f.name for f in fields(cls)}, where)
+    return cls(**{key: _typed(value, kinds[key], f"{where}.{key}") for key, value in raw.items()})
+
+
+def _positive(value: float, where: str, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"{where}: must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+
+
+def _profiles(raw: Any) -> dict[str, Profile]:
+    """Built-in profiles, overridden key by key and added to by ``[profiles.NAME]`` tables."""
+    if not isinstance(raw, dict):
+        raise ConfigError("profiles: expected a table of profiles")
+    profiles = dict(BUILTIN_PROFILES)
+    for name, table in raw.items():
+        where = f"profiles.{name}"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: expected a table")
+        _check_keys(table, {"malign_classes", "threshold", "actions"}, where)
+        base = profiles.get(name)
+        if base is None and not {"malign_classes", "threshold"} <= set(table):
+            raise ConfigError(f"{where}: a new profile needs malign_classes and threshold")
+        classes = _typed(table["malign_classes"], tuple[str, ...], f"{where}.malign_classes") if "malign_classes" in table else base.malign_classes
+        for label in classes:
+            if label not in LABELS:
+                raise ConfigError(f"{where}.malign_classes: {label!r} is not one of {', '.join(LABELS)}")
+        if not classes:
+            raise ConfigError(f"{where}.malign_classes: must name at least one class")
+        threshold = _typed(table["threshold"], float, f"{where}.threshold") if "threshold" in table else base.threshold
+        if not 0.0 < threshold <= 1.0:
+            raise ConfigError(f"{where}.threshold: must be in (0, 1], got {threshold}")
+        actions = dict(base.actions if base else BUILTIN_PROFILES["child"].actions)
+        given = table.get("actions", {})
+        if not isinstance(given, dict):
+            raise ConfigError(f"{where}.actions: expected a table such as {{ folder = \"quarantine\" }}")
+        _check_keys(given, set(ACTIONS), f"{where}.actions")
+        for source, action in given.items():
+            if action not in ACTIONS[source]:
+                raise ConfigError(f"{where}.actions.{source}: {action!r} is not one of {', '.join(ACTIONS[source])}")
+            actions[source] = action
+        profiles[name] = Profile(name, tuple(classes), threshold, actions)
+    return profiles
 
 
 def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
     """Validate a parsed TOML document."""
-    known = {"agent", "model", *_PENDING_SECTIONS}
-    _check_keys(raw, known, "config")
-    agent = _section(raw, "agent", AgentSection)
-    model = _section(raw, "model", ModelSection)
+    _check_keys(raw, {"agent", "model", "profiles", "watch", "screen", "audit", "quarantine"}, "config")
+    agent = _table(raw.get("agent", {}), AgentSection, "agent")
+    model = _table(raw.get("model", {}), ModelSection, "model")
     if model.accelerator not in ACCELERATORS:
         raise ConfigError(f"model.accelerator: {model.accelerator!r} is not one of {', '.join(ACCELERATORS)}")
     if model.backend not in BACKENDS:
         raise ConfigError(f"model.backend: {model.backend!r} is not one of {', '.join(BACKENDS)}")
-    if model.threads < 0:
-        raise ConfigError(f"model.threads: must be >= 0 (0 = all cores), got {model.threads}")
-    pending = {}
-    for name, kind in _PENDING_SECTIONS.items():
-        if name in raw:
-            if not isinstance(raw[name], kind):
-                raise ConfigError(f"{name}: expected {'an array of tables' if kind is list else 'a table'}")
-            pending[name] = raw[name]
-    return Config(agent=agent, model=model, source=source, pending=pending)
+    _positive(model.threads, "model.threads (0 = all cores)", allow_zero=True)
+    profiles = _profiles(raw.get("profiles", {}))
+    if agent.profile not in profiles:
+        raise ConfigError(f"agent.profile: no profile named {agent.profile!r} (known: {', '.join(profiles)})")
+    watch_raw = raw.get("watch", [{}])
+    if not isinstance(watch_raw, list):
+        raise ConfigError("watch: expected [[watch]] tables")
+    watch = tuple(_table(entry, WatchSection, f"watch[{i}]") for i, entry in enumerate(watch_raw))
+    screen = _table(raw.get("screen", {}), ScreenSection, "screen")
+    _positive(screen.interval_s, "screen.interval_s")
+    audit = _table(raw.get("audit", {}), AuditSection, "audit")
+    _positive(audit.rotate_mb, "audit.rotate_mb")
+    quarantine = _table(raw.get("quarantine", {}), QuarantineSection, "quarantine")
+    _positive(quarantine.retention_days, "quarantine.retention_days", allow_zero=True)
+    return Config(agent, model, profiles, watch, screen, audit, quarantine, source)
 
 
 def load_config(path: Path | None) -> Config:
@@ -116,3 +211,10 @@ def resolve_config(explicit: Path | None, user_file: Path) -> Config:
     if user_file.is_file():
         return load_config(user_file)
     return Config()
+
+
+def example_text() -> str:
+    """The commented example config shipped with Veil (``veil config init`` writes it)."""
+    from importlib import resources
+
+    return (resources.files("agent") / "config.example.toml").read_text(encoding="utf-8")

@@ -9,6 +9,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,8 +17,10 @@ from agent.classifier.backends import CPU_BACKENDS, GPU_BACKENDS, Backend, Backe
 from agent.classifier.model import BUNDLED_F16, BUNDLED_INT8, ModelFile, bundled_model_path, load_model_file
 from agent.classifier.preprocess import MODEL_SIZE
 from agent.classifier.scores import LABELS, Scores
-from agent.config import ModelSection
 from agent.errors import AcceleratorError, ModelError
+
+if TYPE_CHECKING:  # config imports the labels from this package: no import cycle at run time
+    from agent.config import ModelSection
 
 __all__ = ["Classifier", "Scores", "LABELS", "open_classifier", "default_threads"]
 
@@ -109,7 +112,10 @@ def open_classifier(config: ModelSection | None = None) -> Classifier:
     ``auto`` tries the GPU, then the CPU; ``gpu`` fails with ``AcceleratorError`` if no GPU can
     be used; ``cpu`` never touches a GPU.
     """
-    config = config or ModelSection()
+    if config is None:
+        from agent.config import ModelSection
+
+        config = ModelSection()
     threads = config.threads or default_threads()
     gpu_reason = "not tried (accelerator = cpu)"
     if config.accelerator in ("auto", "gpu"):

@@ -84,3 +84,28 @@ def test_doctor_warns_about_int8_on_tflite_runtime(tmp_path: Path):
     report = json.loads(done.stdout)
     assert report["backend"]["name"] == "tflite_runtime"
     assert any("off XNNPACK" in w for w in report["warnings"])
+
+
+def test_config_init_writes_the_example_and_check_accepts_it(tmp_path: Path):
+    target = tmp_path / "conf" / "veil.toml"
+    done = veil("config", "init", str(target))
+    assert done.returncode == 0, done.stderr
+    assert target.read_text() == (REPO / "config.example.toml").read_text()
+    again = veil("config", "init", str(target))
+    assert again.returncode == 2 and "already exists" in again.stderr
+    check = veil("config", "check", str(target))
+    assert check.returncode == 0 and "ok (profile child" in check.stdout
+
+
+def test_config_check_names_the_first_problem(tmp_path: Path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[profiles.child]\nthreshold = 2\n")
+    done = veil("config", "check", str(bad))
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"veil: error: {bad}: profiles.child.threshold: must be in (0, 1], got 2.0"
+
+
+def test_config_init_defaults_to_the_user_config_file(tmp_path: Path):
+    target = tmp_path / "home-config" / "veil.toml"
+    done = veil("config", "init", env={"VEIL_CONFIG": str(target)})
+    assert done.returncode == 0 and target.is_file()

@@ -93,3 +93,11 @@ def test_golden_results_for_a_small_folder(tmp_path):
     assert [(n, p) for n, p, _ in rows] == [(n, p) for n, p, _ in expected]
     for (name, _, got), (_, _, want) in zip(rows, expected):
         assert abs(got - want) <= 2 / 256, name
+
+
+def test_scan_uses_profiles_from_the_config(tmp_path):
+    folder = _folder(tmp_path / "f", 0, ("drawing-a",))
+    config = tmp_path / "veil.toml"
+    config.write_text("[agent]\nprofile = 'strict'\n[profiles.strict]\nmalign_classes = ['drawing']\nthreshold = 0.5\n")
+    assert veil("scan", str(folder), "--config", str(config)).returncode == 1  # drawing counts here
+    assert veil("scan", str(folder), "--config", str(config), "--profile", "child").returncode == 0
