@@ -28,6 +28,15 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--threads", type=int, default=0, help="worker threads (default: all cores)")
     scan.add_argument("--config", type=Path, help="config file (default: the user config, else built-in defaults)")
 
+    audit = sub.add_parser("audit", help="check or read the tamper-evident audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    verify = audit_sub.add_parser("verify", help="recompute the hash chain (exit 1 at the first bad row)")
+    verify.add_argument("file", nargs="?", type=Path, help="one log file (default: the whole configured log)")
+    verify.add_argument("--config", type=Path)
+    tail = audit_sub.add_parser("tail", help="the last rows, readable")
+    tail.add_argument("-n", type=int, default=20)
+    tail.add_argument("--config", type=Path)
+
     config = sub.add_parser("config", help="write or check a config file")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     init = config_sub.add_parser("init", help="write the commented example config")
@@ -60,15 +69,21 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     from agent.dirs import user_config_file
     from agent.errors import EXIT_FLAGGED, EXIT_UNREADABLE, FatalError
     from agent.scan import scan
-    from agent.scan_output import Progress, ResultWriter
+    from agent.scan_output import Progress, ResultWriter, scan_record
 
-    if args.action != "none":
-        raise FatalError(f"--action {args.action}: not available in this version (the actions arrive with the quarantine vault)")
+    if args.action in ("quarantine", "blur"):
+        raise FatalError(f"--action {args.action}: not available in this version (it arrives with the quarantine vault)")
     if args.threads < 0:
         raise FatalError("--threads must be >= 0")
     config = resolve_config(args.config, user_config_file())
     profile = config.profile(args.profile)
     threads = args.threads or default_threads()
+    audit = None
+    if args.action == "log":
+        from agent.audit import AuditLog
+        from agent.dirs import audit_path, data_dir
+
+        audit = AuditLog(audit_path(config.audit.path, data_dir(config.agent.data_dir)), int(config.audit.rotate_mb * 1024 * 1024))
     output = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
     flagged = unreadable = False
     progress = Progress()
@@ -80,6 +95,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                 for result in results:
                     writer.write(result)
                     progress.update(result)
+                    if audit is not None and (result.flagged or result.prediction == "error" or config.audit.log_benign):
+                        audit.append(scan_record(result, profile, classifier.model.name))
                     flagged |= result.flagged
                     unreadable |= result.prediction == "error"
             finally:
@@ -110,7 +127,40 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"config": _cmd_config, "doctor": _cmd_doctor, "scan": _cmd_scan}
+def _configured_audit_path(config_file: Path | None) -> Path:
+    from agent.config import resolve_config
+    from agent.dirs import audit_path, data_dir, user_config_file
+
+    config = resolve_config(config_file, user_config_file())
+    return audit_path(config.audit.path, data_dir(config.agent.data_dir))
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from agent.audit import log_files, tail, verify
+    from agent.errors import EXIT_FLAGGED, FatalError
+
+    if args.audit_command == "verify":
+        path = args.file or _configured_audit_path(args.config)
+        if args.file is not None and not path.exists():
+            raise FatalError(f"{path}: no such audit log")
+        if args.file is None and not log_files(path) and not path.with_name(path.name + ".head").exists():
+            print(f"{path}: no audit log yet")
+            return EXIT_OK
+        result = verify(path, whole_chain=args.file is None)
+        if result.ok:
+            print(f"{path}: intact ({result.rows} rows)")
+            return EXIT_OK
+        print(f"veil: audit log broken: {result.problem}", file=sys.stderr)
+        return EXIT_FLAGGED
+    for row in tail(_configured_audit_path(args.config), args.n):
+        what = " ".join(v for v in (row["decision"], row["action"]) if v)
+        score = f" malign {row['malign']} ≥ {row['threshold']} ({row['profile']})" if row["malign"] and row["decision"] == "malign" else ""
+        detail = f" — {row['detail']}" if row["detail"] else ""
+        print(f"{row['time']}  {row['source']:<6} {what:<16} {row['subject']}{score}{detail}")
+    return EXIT_OK
+
+
+_COMMANDS = {"audit": _cmd_audit, "config": _cmd_config, "doctor": _cmd_doctor, "scan": _cmd_scan}
 
 
 def main(argv: list[str] | None = None) -> int:

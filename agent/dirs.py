@@ -24,3 +24,13 @@ def default_data_dir() -> Path:
 
 def default_log_dir() -> Path:
     return Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
+
+
+def data_dir(configured: str) -> Path:
+    """``[agent] data_dir`` if set, else the platform default."""
+    return Path(configured).expanduser() if configured else default_data_dir()
+
+
+def audit_path(configured: str, data: Path) -> Path:
+    """``[audit] path`` if set, else ``<data_dir>/audit/audit.csv``."""
+    return Path(configured).expanduser() if configured else data / "audit" / "audit.csv"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import sys
 from pathlib import Path
 from typing import IO, Any
 
+from agent.audit import AuditRecord
 from agent.classifier.scores import LABELS
+from agent.policy import Profile
 from agent.scan import ScanResult
 
 _FILE_WIDTH = 48  # rows stream out, so the column cannot be sized to the longest path
@@ -35,6 +38,35 @@ def _row(result: ScanResult) -> dict[str, Any]:
         "worst_frame": result.worst_frame,
         "error": result.error,
     }
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return ""  # vanished or unreadable: the row says so in its decision
+    return digest.hexdigest()
+
+
+def scan_record(result: ScanResult, profile: Profile, model: str) -> AuditRecord:
+    """The audit row for a scanned file (``veil scan --action log``)."""
+    decision = result.decision
+    return AuditRecord(
+        source="scan",
+        subject=display_path(result.path),
+        decision=decision.prediction if decision else ("error" if result.prediction == "error" else ""),
+        action="log",
+        detail=result.error or "",
+        sha256=_file_sha256(result.path),
+        profile=profile.name,
+        model=model,
+        malign=f"{decision.malign:.4f}" if decision else "",
+        threshold=f"{profile.threshold:.2f}",
+        latency_ms=f"{result.latency_ms:.1f}",
+    )
 
 
 class ResultWriter:

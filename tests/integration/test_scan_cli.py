@@ -101,3 +101,29 @@ def test_scan_uses_profiles_from_the_config(tmp_path):
     config.write_text("[agent]\nprofile = 'strict'\n[profiles.strict]\nmalign_classes = ['drawing']\nthreshold = 0.5\n")
     assert veil("scan", str(folder), "--config", str(config)).returncode == 1  # drawing counts here
     assert veil("scan", str(folder), "--config", str(config), "--profile", "child").returncode == 0
+
+
+def test_action_log_appends_flagged_and_errors_to_a_verifiable_audit_log(tmp_path):
+    folder = _folder(tmp_path / "f", 2, ("porn-b",))
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    data = tmp_path / "data"
+    config = tmp_path / "veil.toml"
+    config.write_text(f"[agent]\ndata_dir = '{data}'\n")
+    done = veil("scan", str(folder), "--action", "log", "--config", str(config), "--format", "csv")
+    assert done.returncode == 1, done.stderr
+    log = data / "audit" / "audit.csv"
+    rows = list(csv.DictReader(log.open(newline="")))
+    assert [(Path(r["subject"]).name, r["decision"], r["action"]) for r in rows] == [
+        ("broken.png", "error", "log"), ("porn-b.png", "malign", "log")]
+    import hashlib
+    assert rows[1]["sha256"] == hashlib.sha256((folder / "porn-b.png").read_bytes()).hexdigest()
+    assert rows[1]["profile"] == "child" and rows[1]["model"] == "nsfw-mobilenet-v2-int8" and float(rows[1]["malign"]) > 0.9
+    verify = veil("audit", "verify", "--config", str(config))
+    assert verify.returncode == 0 and "intact (2 rows)" in verify.stdout
+    tail = veil("audit", "tail", "-n", "1", "--config", str(config))
+    assert "porn-b.png" in tail.stdout and "malign log" in tail.stdout
+    lines = log.read_text().splitlines(keepends=True)
+    log.write_text(lines[0] + lines[2])  # delete the first row
+    broken = veil("audit", "verify", "--config", str(config))
+    assert broken.returncode == 1 and "row 1: prev_hash does not match" in broken.stderr
+    assert veil("audit", "verify", str(tmp_path / "none.csv")).returncode == 2

@@ -1,0 +1,218 @@
+"""The tamper-evident audit log: an append-only, hash-chained CSV (INTERFACES.md "Audit log").
+
+Each row's ``hash = sha256(prev_hash + "," + the other columns as written)``; the first row of
+the first file chains from 64 zeros, and rotation carries the chain into the next file. The
+chain head (file, row count, last hash) is also kept beside the log, so a cut-off tail — which
+leaves a valid chain — is detected too. One writer per log; every row is flushed and fsynced.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+from datetime import datetime, timezone
+from pathlib import Path
+
+COLUMNS = ("time", "source", "subject", "sha256", "profile", "model", "malign", "threshold",
+           "decision", "action", "detail", "latency_ms", "prev_hash", "hash")
+GENESIS = "0" * 64
+SOURCES = ("scan", "folder", "screen", "video", "agent")
+DECISIONS = ("benign", "malign", "error", "")
+ACTIONS = ("none", "log", "quarantine", "blur", "restore", "")
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One row, minus the chain columns. Numbers are pre-formatted strings, as written."""
+
+    source: str
+    subject: str
+    decision: str = ""
+    action: str = ""
+    detail: str = ""
+    sha256: str = ""
+    profile: str = ""
+    model: str = ""
+    malign: str = ""
+    threshold: str = ""
+    latency_ms: str = ""
+    time: str = ""  # filled in when written (ISO 8601 UTC)
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"audit source {self.source!r} is not one of {SOURCES}")
+        if self.decision not in DECISIONS or self.action not in ACTIONS:
+            raise ValueError(f"audit decision/action {self.decision!r}/{self.action!r} not allowed")
+
+    def columns(self) -> list[str]:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return [values[c] for c in COLUMNS[:-2]]
+
+
+def _encode(values: list[str]) -> str:
+    """The CSV text of ``values``, exactly as the log writes it (no line end)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(values)
+    return buffer.getvalue()
+
+
+def chain_hash(prev_hash: str, columns: list[str]) -> str:
+    return hashlib.sha256(f"{prev_hash},{_encode(columns)}".encode()).hexdigest()
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class AuditLog:
+    """Appends records to ``path`` (and rotated siblings), keeping the chain and its head."""
+
+    def __init__(self, path: Path, rotate_bytes: int = 10 * 1024 * 1024):
+        self.path = path
+        self.head_path = path.with_name(path.name + ".head")
+        self.rotate_bytes = rotate_bytes
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._last_hash, self._rows = self._recover()
+
+    def _recover(self) -> tuple[str, int]:
+        """Continue the chain from the newest row on disk (the head may lag a crash by a row)."""
+        self._drop_torn_line()
+        for file in reversed(log_files(self.path)):
+            last, rows = None, 0
+            for row in _rows(file):
+                last, rows = row["hash"], rows + 1
+            if last is not None:
+                return last, rows if file == self.path else 0
+        return GENESIS, 0
+
+    def _drop_torn_line(self) -> None:
+        """A crash mid-write can leave a last line without its end: it was never acknowledged,
+        so it is cut off (everything before it was fsynced and stays)."""
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with open(self.path, "r+b") as handle:
+                handle.truncate(data.rfind(b"\n") + 1)
+                os.fsync(handle.fileno())
+
+    def append(self, record: AuditRecord) -> str:
+        """Write one row durably; returns its hash."""
+        with self._lock:
+            if self.path.exists() and self.path.stat().st_size >= self.rotate_bytes:
+                self._rotate()
+            columns = record.columns()
+            if not columns[0]:
+                columns[0] = utc_now()
+            new_hash = chain_hash(self._last_hash, columns)
+            new_file = not self.path.exists() or self.path.stat().st_size == 0
+            with open(self.path, "a", encoding="utf-8", newline="") as handle:
+                if new_file:
+                    handle.write(_encode(list(COLUMNS)) + "\n")
+                handle.write(_encode([*columns, self._last_hash, new_hash]) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            if new_file:
+                _fsync_dir(self.path.parent)
+            self._last_hash, self._rows = new_hash, self._rows + 1
+            self._write_head()
+            return new_hash
+
+    def _rotate(self) -> None:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        rotated = self.path.with_name(f"{self.path.stem}-{stamp}{self.path.suffix}")
+        os.replace(self.path, rotated)
+        _fsync_dir(self.path.parent)
+        self._rows = 0  # the chain (self._last_hash) carries on into the new file
+
+    def _write_head(self) -> None:
+        temp = self.head_path.with_name(self.head_path.name + ".tmp")
+        with open(temp, "w", encoding="utf-8") as handle:
+            json.dump({"file": self.path.name, "rows": self._rows, "hash": self._last_hash}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, self.head_path)
+
+
+def read_head(head_path: Path) -> dict | None:
+    try:
+        return json.loads(head_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _rows(path: Path) -> Iterator[dict[str, str]]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        yield from csv.DictReader(handle)
+
+
+def log_files(path: Path) -> list[Path]:
+    """The rotated files (oldest first), then the current one."""
+    rotated = sorted(path.parent.glob(f"{path.stem}-*{path.suffix}"))
+    return [*rotated, path] if path.exists() else rotated
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    rows: int
+    problem: str = ""  # names the file and row of the first break
+
+
+def verify(path: Path, whole_chain: bool = True) -> VerifyResult:
+    """Recompute the chain of ``path`` (and, with ``whole_chain``, of its rotated predecessors)."""
+    files = log_files(path) if whole_chain else [path]
+    if not files:
+        return VerifyResult(False, 0, f"{path}: no audit log")
+    expected_prev = GENESIS if whole_chain else None
+    total = 0
+    for file in files:
+        try:
+            with open(file, encoding="utf-8", newline="") as handle:
+                reader = csv.reader(handle)
+                header = next(reader, None)
+                if header != list(COLUMNS):
+                    return VerifyResult(False, total, f"{file}: header is not the audit columns")
+                for number, values in enumerate(reader, start=1):
+                    where = f"{file}: row {number}"
+                    if len(values) != len(COLUMNS):
+                        return VerifyResult(False, total, f"{where}: {len(values)} columns, expected {len(COLUMNS)}")
+                    prev, stated = values[-2], values[-1]
+                    if expected_prev is not None and prev != expected_prev:
+                        return VerifyResult(False, total, f"{where}: prev_hash does not match the row before (row deleted, inserted or moved)")
+                    if chain_hash(prev, values[:-2]) != stated:
+                        return VerifyResult(False, total, f"{where}: hash does not match its content (row edited)")
+                    expected_prev, total = stated, total + 1
+        except (OSError, UnicodeDecodeError, csv.Error) as err:
+            return VerifyResult(False, total, f"{file}: unreadable ({err})")
+    head = read_head(path.with_name(path.name + ".head"))
+    if head is not None and head.get("file") == path.name and path in files:
+        if head.get("hash") != expected_prev:
+            return VerifyResult(False, total, f"{path}: the log ends at hash {str(expected_prev)[:12]}… but its chain head records "
+                                              f"{head.get('rows')} rows ending {str(head.get('hash'))[:12]}… (tail cut off or replaced)")
+    return VerifyResult(True, total)
+
+
+def tail(path: Path, count: int = 20) -> list[dict[str, str]]:
+    """The last ``count`` rows (across rotation), oldest first."""
+    rows: list[dict[str, str]] = []
+    for file in reversed(log_files(path)):
+        rows = list(_rows(file)) + rows
+        if len(rows) >= count:
+            break
+    return rows[-count:] if count > 0 else []
