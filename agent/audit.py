@@ -16,7 +16,7 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from datetime import datetime, timezone, UTC
 from pathlib import Path
 
 COLUMNS = ("time", "source", "subject", "sha256", "profile", "model", "malign", "threshold",
@@ -67,7 +67,7 @@ def chain_hash(prev_hash: str, columns: list[str]) -> str:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -134,7 +134,7 @@ class AuditLog:
             return new_hash
 
     def _rotate(self) -> None:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         rotated = self.path.with_name(f"{self.path.stem}-{stamp}{self.path.suffix}")
         os.replace(self.path, rotated)
         _fsync_dir(self.path.parent)
