@@ -37,6 +37,23 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("-n", type=int, default=20)
     tail.add_argument("--config", type=Path)
 
+    quarantine = sub.add_parser("quarantine", help="list, restore or purge quarantined files")
+    q_sub = quarantine.add_subparsers(dest="quarantine_command", metavar="ACTION", required=True)
+    q_list = q_sub.add_parser("list", help="what is in the vault (asks for the PIN when one is set)")
+    q_list.add_argument("--format", choices=("table", "jsonl"), default="table")
+    q_restore = q_sub.add_parser("restore", help="put a file back, byte-identical")
+    q_restore.add_argument("id")
+    q_restore.add_argument("--to", type=Path, help="restore there instead of the original path")
+    q_purge = q_sub.add_parser("purge", help="delete entries older than DAYS")
+    q_purge.add_argument("--older-than", type=float, required=True, metavar="DAYS")
+    for p in (q_list, q_restore, q_purge):
+        p.add_argument("--config", type=Path)
+
+    pin = sub.add_parser("pin", help="set or clear the PIN that guards restore and settings")
+    pin_sub = pin.add_subparsers(dest="pin_command", metavar="ACTION", required=True)
+    for name, text in (("set", "set or change the PIN (asks twice, or reads VEIL_PIN / VEIL_NEW_PIN)"), ("clear", "remove the PIN")):
+        pin_sub.add_parser(name, help=text).add_argument("--config", type=Path)
+
     config = sub.add_parser("config", help="write or check a config file")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     init = config_sub.add_parser("init", help="write the commented example config")
@@ -71,19 +88,18 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     from agent.scan import scan
     from agent.scan_output import Progress, ResultWriter, scan_record
 
-    if args.action in ("quarantine", "blur"):
-        raise FatalError(f"--action {args.action}: not available in this version (it arrives with the quarantine vault)")
+    if args.action == "blur":
+        raise FatalError("--action blur: not available in this version")
     if args.threads < 0:
         raise FatalError("--threads must be >= 0")
     config = resolve_config(args.config, user_config_file())
     profile = config.profile(args.profile)
     threads = args.threads or default_threads()
-    audit = None
-    if args.action == "log":
-        from agent.audit import AuditLog
-        from agent.dirs import audit_path, data_dir
-
-        audit = AuditLog(audit_path(config.audit.path, data_dir(config.agent.data_dir)), int(config.audit.rotate_mb * 1024 * 1024))
+    audit = vault = None
+    if args.action in ("log", "quarantine"):
+        audit = _open_audit(config)
+    if args.action == "quarantine":
+        vault = _open_vault(config, audit)
     output = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
     flagged = unreadable = False
     progress = Progress()
@@ -95,7 +111,17 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                 for result in results:
                     writer.write(result)
                     progress.update(result)
-                    if audit is not None and (result.flagged or result.prediction == "error" or config.audit.log_benign):
+                    if vault is not None and result.flagged:
+                        from agent.vault import VaultError
+
+                        try:
+                            sealed = vault.quarantine(result.path, {"malign": result.decision.malign, "profile": profile.name})
+                            audit.append(scan_record(result, profile, classifier.model.name, "quarantine", f"vault entry {sealed.id}",
+                                                     sha256=sealed.sha256))
+                        except VaultError as err:
+                            print(f"veil: {result.path}: not quarantined: {err}", file=sys.stderr)
+                            audit.append(scan_record(result, profile, classifier.model.name, "none", f"quarantine failed: {err}", error=True))
+                    elif audit is not None and (result.flagged or result.prediction == "error" or config.audit.log_benign):
                         audit.append(scan_record(result, profile, classifier.model.name))
                     flagged |= result.flagged
                     unreadable |= result.prediction == "error"
@@ -124,6 +150,132 @@ def _cmd_config(args: argparse.Namespace) -> int:
     config = load_config(args.path)
     watched = ", ".join(w.path for w in config.watch) or "nothing"
     print(f"{args.path}: ok (profile {config.agent.profile}; profiles {', '.join(config.profiles)}; watching {watched})")
+    return EXIT_OK
+
+
+def _open_audit(config):
+    from agent.audit import AuditLog
+    from agent.dirs import audit_path, data_dir
+
+    return AuditLog(audit_path(config.audit.path, data_dir(config.agent.data_dir)), int(config.audit.rotate_mb * 1024 * 1024))
+
+
+def _open_vault(config, audit):
+    """The vault, with whatever a crash left half done finished or undone first."""
+    from agent.audit import AuditRecord
+    from agent.dirs import data_dir, quarantine_path
+    from agent.vault import Vault
+
+    vault = Vault(quarantine_path(config.quarantine.path, data_dir(config.agent.data_dir)))
+    for note in vault.recover():
+        print(f"veil: quarantine: {note}", file=sys.stderr)
+        audit.append(AuditRecord("agent", "error", detail=f"quarantine recovery: {note}"))
+    return vault
+
+
+def _read_pin(prompt: str, env: str = "VEIL_PIN", twice: bool = False) -> str | None:
+    """The PIN from the environment (scripts) or the terminal; None when neither can answer."""
+    import getpass
+    import os
+
+    if env in os.environ:
+        return os.environ[env]
+    if not sys.stdin.isatty():
+        return None
+    first = getpass.getpass(prompt)
+    if twice and getpass.getpass("again: ") != first:
+        from agent.errors import FatalError
+
+        raise FatalError("the two PINs differ")
+    return first
+
+
+def _unlock(vault, audit):
+    """The vault's private key; a wrong PIN is audited and fatal."""
+    from agent.audit import AuditRecord
+    from agent.vault import PinError
+
+    pin = _read_pin("PIN: ") if vault.keyring.pin_set else None
+    try:
+        return vault.keyring.unlock(pin)
+    except PinError:
+        audit.append(AuditRecord("agent", "pin-failed", detail="wrong or missing PIN for the quarantine vault"))
+        raise
+
+
+def _cmd_quarantine(args: argparse.Namespace) -> int:
+    import json
+
+    from agent.audit import AuditRecord
+    from agent.config import resolve_config
+    from agent.dirs import user_config_file
+    from agent.errors import FatalError
+    from agent.scan_output import display_path
+    from agent.vault import VaultError
+
+    config = resolve_config(args.config, user_config_file())
+    audit = _open_audit(config)
+    vault = _open_vault(config, audit)
+    if not vault.keyring.path.exists():
+        if args.quarantine_command != "list":
+            raise FatalError("the quarantine vault does not exist yet")
+        print("the quarantine is empty")
+        return EXIT_OK
+    if args.quarantine_command == "purge":
+        _unlock(vault, audit)
+        removed = vault.purge(args.older_than)
+        audit.append(AuditRecord("agent", "config", detail=f"quarantine purge: {removed} entries older than {args.older_than:g} days"))
+        print(f"purged {removed} entries")
+        return EXIT_OK
+    private = _unlock(vault, audit)
+    if args.quarantine_command == "list":
+        import time as _time
+
+        for entry in vault.entries(private):
+            row = {"id": entry.id, "time": _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime(entry.time)),
+                   "original": display_path(entry.original), "size": entry.meta["size"],
+                   "malign": entry.meta.get("malign"), "profile": entry.meta.get("profile")}
+            if args.format == "jsonl":
+                print(json.dumps(row, ensure_ascii=False))
+            else:
+                malign = f"{row['malign']:.3f}" if isinstance(row["malign"], float) else "-"
+                print(f"{row['id']}  {row['time']}  {row['size']:>10}  {malign:>6}  {row['profile'] or '-':<6}  {row['original']}")
+        return EXIT_OK
+    try:
+        target = vault.restore(args.id, private, args.to)
+    except VaultError as err:
+        raise FatalError(str(err)) from None
+    audit.append(AuditRecord("scan", display_path(target), action="restore", detail=f"restored from vault entry {args.id}"))
+    print(f"restored {display_path(target)}")
+    return EXIT_OK
+
+
+def _cmd_pin(args: argparse.Namespace) -> int:
+    from agent.audit import AuditRecord
+    from agent.config import resolve_config
+    from agent.dirs import user_config_file
+    from agent.errors import FatalError
+    from agent.vault import PinError
+
+    config = resolve_config(args.config, user_config_file())
+    audit = _open_audit(config)
+    vault = _open_vault(config, audit)
+    vault.keyring.ensure()
+    current = _read_pin("current PIN: ") if vault.keyring.pin_set else None
+    try:
+        if args.pin_command == "set":
+            new_env = "VEIL_NEW_PIN" if vault.keyring.pin_set else "VEIL_PIN"
+            new = _read_pin("new PIN: ", env=new_env, twice=True)
+            if not new:
+                raise FatalError(f"no PIN given (type it at a terminal, or set {new_env})")
+            vault.keyring.set_pin(current, new)
+        else:
+            vault.keyring.clear_pin(current)
+    except PinError:
+        audit.append(AuditRecord("agent", "pin-failed", detail=f"wrong or missing PIN for pin {args.pin_command}"))
+        raise
+    audit.append(AuditRecord("agent", "config", detail=f"PIN {'set' if args.pin_command == 'set' else 'cleared'}"))
+    print(f"PIN {'set' if args.pin_command == 'set' else 'cleared'}")
     return EXIT_OK
 
 
@@ -160,7 +312,14 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"audit": _cmd_audit, "config": _cmd_config, "doctor": _cmd_doctor, "scan": _cmd_scan}
+_COMMANDS = {
+    "audit": _cmd_audit,
+    "config": _cmd_config,
+    "doctor": _cmd_doctor,
+    "pin": _cmd_pin,
+    "quarantine": _cmd_quarantine,
+    "scan": _cmd_scan,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

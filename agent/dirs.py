@@ -34,3 +34,8 @@ def data_dir(configured: str) -> Path:
 def audit_path(configured: str, data: Path) -> Path:
     """``[audit] path`` if set, else ``<data_dir>/audit/audit.csv``."""
     return Path(configured).expanduser() if configured else data / "audit" / "audit.csv"
+
+
+def quarantine_path(configured: str, data: Path) -> Path:
+    """``[quarantine] path`` if set, else ``<data_dir>/quarantine``."""
+    return Path(configured).expanduser() if configured else data / "quarantine"

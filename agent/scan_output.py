@@ -51,16 +51,18 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def scan_record(result: ScanResult, profile: Profile, model: str) -> AuditRecord:
-    """The audit row for a scanned file (``veil scan --action log``)."""
+def scan_record(result: ScanResult, profile: Profile, model: str, action: str = "log", detail: str = "",
+                error: bool = False, sha256: str | None = None) -> AuditRecord:
+    """The audit row for a scanned file (``veil scan --action log|quarantine``)."""
     decision = result.decision
+    failed = error or result.prediction == "error"
     return AuditRecord(
         source="scan",
         subject=display_path(result.path),
-        decision=decision.prediction if decision else ("error" if result.prediction == "error" else ""),
-        action="log",
-        detail=result.error or "",
-        sha256=_file_sha256(result.path),
+        decision="error" if failed else (decision.prediction if decision else ""),
+        action=action,
+        detail=detail or result.error or "",
+        sha256=_file_sha256(result.path) if sha256 is None else sha256,
         profile=profile.name,
         model=model,
         malign=f"{decision.malign:.4f}" if decision else "",

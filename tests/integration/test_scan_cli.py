@@ -127,3 +127,35 @@ def test_action_log_appends_flagged_and_errors_to_a_verifiable_audit_log(tmp_pat
     broken = veil("audit", "verify", "--config", str(config))
     assert broken.returncode == 1 and "row 1: prev_hash does not match" in broken.stderr
     assert veil("audit", "verify", str(tmp_path / "none.csv")).returncode == 2
+
+
+def test_quarantine_end_to_end_with_a_pin(tmp_path):
+    """scan --action quarantine → list → wrong PIN refused and audited → restore byte-identical."""
+    import hashlib
+
+    folder = _folder(tmp_path / "f", 1, ("porn-a",))
+    original = (folder / "porn-a.png").read_bytes()
+    data = tmp_path / "data"
+    config = tmp_path / "veil.toml"
+    config.write_text(f"[agent]\ndata_dir = '{data}'\n")
+    cfg = ["--config", str(config)]
+    done = veil("scan", str(folder), "--action", "quarantine", *cfg)
+    assert done.returncode == 1, done.stderr
+    assert not (folder / "porn-a.png").exists() and len(list(folder.iterdir())) == 1  # the benign photo stays
+    assert veil("pin", "set", *cfg, env={"VEIL_PIN": "4321"}).returncode == 0
+    listed = veil("quarantine", "list", "--format", "jsonl", *cfg, env={"VEIL_PIN": "4321"})
+    assert listed.returncode == 0, listed.stderr
+    [entry] = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert entry["original"] == str(folder / "porn-a.png") and entry["profile"] == "child" and entry["malign"] > 0.9
+    wrong = veil("quarantine", "restore", entry["id"], *cfg, env={"VEIL_PIN": "0000"})
+    assert wrong.returncode == 2 and "wrong PIN" in wrong.stderr and not (folder / "porn-a.png").exists()
+    no_pin = veil("quarantine", "restore", entry["id"], *cfg)  # no terminal, no VEIL_PIN
+    assert no_pin.returncode == 2
+    right = veil("quarantine", "restore", entry["id"], *cfg, env={"VEIL_PIN": "4321"})
+    assert right.returncode == 0, right.stderr
+    assert (folder / "porn-a.png").read_bytes() == original
+    rows = list(csv.DictReader((data / "audit" / "audit.csv").open(newline="")))
+    assert [(r["subject"].rsplit("/", 1)[-1], r["action"]) for r in rows if r["action"]] == [("porn-a.png", "quarantine"), ("porn-a.png", "restore")]
+    assert rows[0]["sha256"] == hashlib.sha256(original).hexdigest()
+    assert sum(r["subject"] == "pin-failed" for r in rows) == 2
+    assert veil("audit", "verify", *cfg).returncode == 0

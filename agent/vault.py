@@ -1,0 +1,394 @@
+"""The quarantine vault: flagged files sealed out of reach, restorable only by the PIN holder.
+
+Sealing uses public-key encryption, so the agent can quarantine without the PIN: each entry is
+encrypted (AES-256-GCM) under a key agreed between a fresh X25519 key pair and the vault's
+public key. The vault's private key is stored wrapped (AES-GCM under a scrypt key from the PIN;
+the empty PIN until one is set) in an owner-only file. Content and metadata (original path,
+mode, times, score) are sealed; the clear header holds only what crash recovery and age-based
+purging need: entry id, time, and the content's sha256 (also in the audit log).
+
+Moving a file in never loses it: the sealed copy is written to a temporary name, fsynced,
+renamed, fsynced with its folder, and read back before the original is removed; a journal entry
+records the move, so a crash at any instant leaves the file in place or restorable, and the next
+start finishes or undoes what was half done (``Vault.recover``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import signal
+import stat
+import struct
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from agent.errors import FatalError, VeilError
+
+MAGIC = b"VEILQ1\n"
+_SCRYPT = {"n": 2**15, "r": 8, "p": 1}  # ~50 ms and 32 MiB per try: slow to guess, quick to use
+
+
+class VaultError(VeilError):
+    """One file could not be quarantined or restored; nothing was lost. One line."""
+
+
+class PinError(FatalError):
+    """The PIN was wrong (or missing where one is set)."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"))
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_durably(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write to a temporary name, fsync, rename over ``path``, fsync the folder."""
+    temp = path.with_name(path.name + ".tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    os.replace(temp, path)
+    _fsync_dir(path.parent)
+
+
+def _fault(point: str) -> None:
+    """Fault-injection hook for the crash tests: die here if told to (never set in use)."""
+    if os.environ.get("VEIL_TEST_KILL_AT") == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Keyring:
+    """The vault's key pair; the private half wrapped under the PIN (or the empty PIN)."""
+
+    def __init__(self, folder: Path):
+        self.path = folder / "keys.json"
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise VaultError(f"{self.path}: no vault keys yet") from None
+        except (OSError, ValueError) as err:
+            raise FatalError(f"{self.path}: unreadable vault keys ({err})") from None
+
+    def ensure(self) -> None:
+        """Create the key pair on first use (no PIN)."""
+        if self.path.exists():
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private = X25519PrivateKey.generate()
+        self._store(private, "", pin_set=False)
+
+    def _store(self, private: X25519PrivateKey, pin: str, pin_set: bool) -> None:
+        raw = private.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+        salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
+        wrapped = AESGCM(self._derive(pin, salt, _SCRYPT)).encrypt(nonce, raw, b"veil-vault-key")
+        public = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        document = {
+            "version": 1,
+            "public": _b64(public),
+            "pin_set": pin_set,
+            "wrap": {"kdf": "scrypt", **_SCRYPT, "salt": _b64(salt), "nonce": _b64(nonce), "key": _b64(wrapped)},
+        }
+        _write_durably(self.path, json.dumps(document, indent=1).encode(), mode=0o600)
+
+    @staticmethod
+    def _derive(pin: str, salt: bytes, params: dict[str, int]) -> bytes:
+        return Scrypt(salt=salt, length=32, n=params["n"], r=params["r"], p=params["p"]).derive(pin.encode("utf-8"))
+
+    @property
+    def pin_set(self) -> bool:
+        return bool(self._load().get("pin_set"))
+
+    def public_key(self) -> X25519PublicKey:
+        return X25519PublicKey.from_public_bytes(_unb64(self._load()["public"]))
+
+    def unlock(self, pin: str | None) -> X25519PrivateKey:
+        document = self._load()
+        if document.get("pin_set") and not pin:
+            raise PinError("a PIN is set: enter it (or set VEIL_PIN)")
+        wrap = document["wrap"]
+        key = self._derive((pin or "") if document.get("pin_set") else "", _unb64(wrap["salt"]), wrap)
+        try:
+            raw = AESGCM(key).decrypt(_unb64(wrap["nonce"]), _unb64(wrap["key"]), b"veil-vault-key")
+        except InvalidTag:
+            raise PinError("wrong PIN") from None
+        return X25519PrivateKey.from_private_bytes(raw)
+
+    def set_pin(self, current: str | None, new: str) -> None:
+        if not new:
+            raise PinError("the new PIN is empty")
+        self._store(self.unlock(current), new, pin_set=True)
+
+    def clear_pin(self, current: str | None) -> None:
+        self._store(self.unlock(current), "", pin_set=False)
+
+
+@dataclass(frozen=True)
+class Sealed:
+    id: str
+    sha256: str  # of the content: for the audit row, the original being gone
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    time: float
+    content_sha256: str
+    meta: dict[str, Any]  # original, size, mode, mtime_ns, malign, profile, reason, standin_sha256
+
+    @property
+    def original(self) -> Path:
+        return Path(os.fsdecode(_unb64(self.meta["original_b64"])))
+
+
+def _seal_key(shared: bytes, eph_public: bytes, vault_public: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"veil-vault-v1" + eph_public + vault_public).derive(shared)
+
+
+class Vault:
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.keyring = Keyring(folder)
+
+    def _entry_path(self, entry_id: str) -> Path:
+        if not entry_id or not all(c in "0123456789abcdef" for c in entry_id):
+            raise VaultError(f"{entry_id!r} is not a quarantine id")
+        return self.folder / f"{entry_id}.veil"
+
+    # -- moving a file in -------------------------------------------------------------------
+
+    def quarantine(self, path: Path, info: dict[str, Any] | None = None) -> Sealed:
+        """Seal ``path`` into the vault and remove it. ``VaultError`` (with the file untouched)
+        for symlinks, devices, files that change while read, full disks."""
+        self.keyring.ensure()
+        try:
+            before = os.lstat(path)
+        except FileNotFoundError:
+            raise VaultError("file vanished before it could be quarantined") from None
+        if stat.S_ISLNK(before.st_mode):
+            raise VaultError("refusing a symlink (its target is not ours to move)")
+        if not stat.S_ISREG(before.st_mode):
+            raise VaultError("refusing a device, socket or other special file")
+        try:
+            with open(path, "rb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW)) as handle:
+                content = handle.read()
+                during = os.fstat(handle.fileno())
+        except OSError as err:
+            raise VaultError(f"cannot read: {err.strerror}") from None
+        content_sha = hashlib.sha256(content).hexdigest()
+        if (during.st_size, during.st_mtime_ns, during.st_ino) != (before.st_size, before.st_mtime_ns, before.st_ino) or len(content) != before.st_size:
+            raise VaultError("file changed while being read; left in place")
+        _fault("read")
+
+        entry_id = uuid.uuid4().hex
+        meta = {
+            "original_b64": _b64(os.fsencode(path.absolute())),
+            "size": before.st_size,
+            "mode": stat.S_IMODE(before.st_mode),
+            "mtime_ns": before.st_mtime_ns,
+            "atime_ns": before.st_atime_ns,
+            **(info or {}),
+        }
+        sealed = self._seal(entry_id, content, meta, content_sha)
+        journal = self.folder / f"{entry_id}.pending"
+        target = self._entry_path(entry_id)
+        try:
+            _write_durably(journal, json.dumps({"original_b64": meta["original_b64"], "sha256": content_sha}).encode())
+            _fault("journal-written")
+            _write_durably(target, sealed)
+            _fault("entry-written")
+            if hashlib.sha256(target.read_bytes()).digest() != hashlib.sha256(sealed).digest():
+                raise OSError("the sealed copy read back differently")
+        except OSError as err:
+            target.unlink(missing_ok=True)
+            journal.unlink(missing_ok=True)
+            raise VaultError(f"could not write the vault entry ({err.strerror or err}); file left in place") from None
+        self._remove_original(path, before, content_sha)
+        _fault("original-removed")
+        journal.unlink(missing_ok=True)
+        _fsync_dir(self.folder)
+        return Sealed(entry_id, content_sha)
+
+    @staticmethod
+    def _remove_original(path: Path, before: os.stat_result, content_sha: str) -> None:
+        """Unlink the original only if it is still the file that was sealed."""
+        try:
+            now = os.lstat(path)
+        except FileNotFoundError:
+            return  # gone meanwhile: the sealed copy is the one left
+        if (now.st_size, now.st_mtime_ns, now.st_ino) != (before.st_size, before.st_mtime_ns, before.st_ino):
+            raise VaultError("file changed after it was sealed; both copies kept")
+        path.unlink()
+        _fsync_dir(path.parent)
+
+    def _seal(self, entry_id: str, content: bytes, meta: dict[str, Any], content_sha: str) -> bytes:
+        vault_public = self.keyring.public_key()
+        ephemeral = X25519PrivateKey.generate()
+        eph_public = ephemeral.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        vault_raw = vault_public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        key = _seal_key(ephemeral.exchange(vault_public), eph_public, vault_raw)
+        nonce = secrets.token_bytes(12)
+        header = json.dumps({"id": entry_id, "time": time.time(), "eph": _b64(eph_public), "nonce": _b64(nonce), "sha256": content_sha},
+                            sort_keys=True).encode()
+        meta_bytes = json.dumps(meta, sort_keys=True).encode()
+        plaintext = struct.pack(">I", len(meta_bytes)) + meta_bytes + content
+        return MAGIC + header + b"\n" + AESGCM(key).encrypt(nonce, plaintext, header)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _split(data: bytes, where: Path) -> tuple[dict[str, Any], bytes, bytes]:
+        if not data.startswith(MAGIC):
+            raise VaultError(f"{where.name}: not a vault entry")
+        header, _, ciphertext = data[len(MAGIC):].partition(b"\n")
+        return json.loads(header), header, ciphertext
+
+    def _open(self, path: Path, private: X25519PrivateKey) -> tuple[Entry, bytes]:
+        header, header_bytes, ciphertext = self._split(path.read_bytes(), path)
+        vault_raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        eph = _unb64(header["eph"])
+        key = _seal_key(private.exchange(X25519PublicKey.from_public_bytes(eph)), eph, vault_raw)
+        try:
+            plaintext = AESGCM(key).decrypt(_unb64(header["nonce"]), ciphertext, header_bytes)
+        except InvalidTag:
+            raise VaultError(f"{path.name}: damaged or not sealed for this vault") from None
+        (length,) = struct.unpack(">I", plaintext[:4])
+        meta = json.loads(plaintext[4 : 4 + length])
+        return Entry(header["id"], header["time"], header["sha256"], meta), plaintext[4 + length :]
+
+    def entries(self, private: X25519PrivateKey) -> list[Entry]:
+        found = []
+        for path in sorted(self.folder.glob("*.veil")):
+            try:
+                found.append(self._open(path, private)[0])
+            except (VaultError, OSError, ValueError):
+                continue  # a damaged entry is reported by restore, not by listing
+        return sorted(found, key=lambda e: e.time)
+
+    def restore(self, entry_id: str, private: X25519PrivateKey, to: Path | None = None) -> Path:
+        """Put the file back byte-identical with its mode and times; never overwrites."""
+        path = self._entry_path(entry_id)
+        if not path.exists():
+            raise VaultError(f"no quarantined file with id {entry_id}")
+        entry, content = self._open(path, private)
+        if hashlib.sha256(content).hexdigest() != entry.content_sha256:
+            raise VaultError(f"{entry_id}: sealed content does not match its hash")
+        target = to or entry.original
+        if target.exists() or target.is_symlink():
+            raise VaultError(f"{target}: already exists; not overwritten (restore with --to PATH)")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f".{target.name}.veil-restore")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, entry.meta["mode"])
+        os.utime(temp, ns=(entry.meta["atime_ns"], entry.meta["mtime_ns"]))
+        try:
+            os.link(temp, target)  # fails if the target appeared meanwhile: never overwrite
+        finally:
+            temp.unlink()
+        _fsync_dir(target.parent)
+        path.unlink()
+        _fsync_dir(self.folder)
+        return target
+
+    def purge(self, older_than_days: float, now: float | None = None) -> int:
+        """Delete entries sealed more than ``older_than_days`` ago (by their clear header)."""
+        cutoff = (now or time.time()) - older_than_days * 86400
+        removed = 0
+        for path in self.folder.glob("*.veil"):
+            try:
+                header, _, _ = self._split(path.read_bytes(), path)
+            except (VaultError, OSError, ValueError):
+                continue
+            if header["time"] < cutoff:
+                path.unlink()
+                removed += 1
+        if removed:
+            _fsync_dir(self.folder)
+        return removed
+
+    # -- crash recovery ---------------------------------------------------------------------
+
+    def recover(self) -> list[str]:
+        """Finish or undo moves a crash interrupted; returns one line per repair."""
+        if not self.folder.is_dir():
+            return []
+        notes = []
+        for temp in self.folder.glob("*.tmp"):
+            temp.unlink(missing_ok=True)
+            notes.append(f"removed a half-written {temp.name}")
+        for journal in self.folder.glob("*.pending"):
+            entry_id = journal.stem
+            try:
+                record = json.loads(journal.read_text())
+            except (OSError, ValueError):
+                record = None
+            entry = self.folder / f"{entry_id}.veil"
+            if record is None:
+                notes.append(f"dropped an unreadable journal {journal.name}")
+            elif entry.exists() and self._complete(entry, record["sha256"]):
+                original = Path(os.fsdecode(_unb64(record["original_b64"])))
+                if original.exists() and not original.is_symlink() and _sha256_file(original) == record["sha256"]:
+                    original.unlink()
+                    _fsync_dir(original.parent)
+                    notes.append(f"finished quarantining {original} ({entry_id})")
+                else:
+                    notes.append(f"kept quarantine entry {entry_id}")
+            else:
+                entry.unlink(missing_ok=True)
+                notes.append(f"undid an unfinished quarantine ({entry_id}); the file stayed in place")
+            journal.unlink(missing_ok=True)
+        if notes:
+            _fsync_dir(self.folder)
+        return notes
+
+    def _complete(self, entry: Path, content_sha: str) -> bool:
+        """A whole, well-formed entry for that content (checked without the private key)."""
+        try:
+            header, _, ciphertext = self._split(entry.read_bytes(), entry)
+        except (VaultError, OSError, ValueError):
+            return False
+        return header.get("sha256") == content_sha and len(ciphertext) >= 16
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
