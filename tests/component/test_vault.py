@@ -1,7 +1,6 @@
 """The quarantine vault with real files: sealing, restoring, refusing, PINs and crash recovery."""
 
 import base64
-import json
 import os
 import subprocess
 import sys
