@@ -16,7 +16,7 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 COLUMNS = ("time", "source", "subject", "sha256", "profile", "model", "malign", "threshold",

@@ -81,48 +81,36 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 def _cmd_scan(args: argparse.Namespace) -> int:
     import os
 
+    from agent.actions.apply import ScanActions
     from agent.classifier import default_threads, open_classifier
     from agent.config import resolve_config
     from agent.dirs import user_config_file
     from agent.errors import EXIT_FLAGGED, EXIT_UNREADABLE, FatalError
     from agent.scan import scan
-    from agent.scan_output import Progress, ResultWriter, scan_record
+    from agent.scan_output import Progress, ResultWriter
 
-    if args.action == "blur":
-        raise FatalError("--action blur: not available in this version")
     if args.threads < 0:
         raise FatalError("--threads must be >= 0")
     config = resolve_config(args.config, user_config_file())
     profile = config.profile(args.profile)
     threads = args.threads or default_threads()
-    audit = vault = None
-    if args.action in ("log", "quarantine"):
-        audit = _open_audit(config)
-    if args.action == "quarantine":
-        vault = _open_vault(config, audit)
+    audit = _open_audit(config) if args.action != "none" else None
+    vault = _open_vault(config, audit) if args.action in ("quarantine", "blur") else None
     output = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
     flagged = unreadable = False
     progress = Progress()
     try:
         with open_classifier(config.model) as classifier:
+            actions = ScanActions(args.action, audit, vault, profile, classifier.model.name, config.audit.log_benign)
             writer = ResultWriter(output, args.format)
             results = scan([Path(os.path.expanduser(p)) for p in args.paths], classifier, profile, threads, not args.no_recursive)
             try:
                 for result in results:
                     writer.write(result)
                     progress.update(result)
-                    if vault is not None and result.flagged:
-                        from agent.vault import VaultError
-
-                        try:
-                            sealed = vault.quarantine(result.path, {"malign": result.decision.malign, "profile": profile.name})
-                            audit.append(scan_record(result, profile, classifier.model.name, "quarantine", f"vault entry {sealed.id}",
-                                                     sha256=sealed.sha256))
-                        except VaultError as err:
-                            print(f"veil: {result.path}: not quarantined: {err}", file=sys.stderr)
-                            audit.append(scan_record(result, profile, classifier.model.name, "none", f"quarantine failed: {err}", error=True))
-                    elif audit is not None and (result.flagged or result.prediction == "error" or config.audit.log_benign):
-                        audit.append(scan_record(result, profile, classifier.model.name))
+                    warning = actions.apply(result)
+                    if warning:
+                        print(f"veil: {warning}", file=sys.stderr)
                     flagged |= result.flagged
                     unreadable |= result.prediction == "error"
             finally:

@@ -17,7 +17,6 @@ from agent.classifier.preprocess import MODEL_SIZE, RESIZE_METHOD
 from agent.config import Config
 
 
-
 def _display() -> dict[str, Any]:
     if sys.platform.startswith("linux"):
         x11, wayland = os.environ.get("DISPLAY"), os.environ.get("WAYLAND_DISPLAY")

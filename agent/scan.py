@@ -24,7 +24,6 @@ from agent.classifier.scores import Scores
 from agent.decode import DecodedImage, DecodeError, DecodeLimits, decode_image, read_error_message, sniff
 from agent.policy import Decision, Profile, decide, worst_frame
 
-
 # In a folder, a file is scanned if its content says it is an image or video (see decode.sniff)
 # or its name does: a broken "photo.jpg" is reported as unreadable, a "notes.txt" passed over.
 IMAGE_SUFFIXES = frozenset(".jpg .jpeg .jpe .jfif .png .apng .gif .webp .bmp .dib .tif .tiff .heic .heif .avif".split())

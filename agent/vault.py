@@ -25,6 +25,7 @@ import stat
 import struct
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -189,8 +190,9 @@ class Vault:
 
     # -- moving a file in -------------------------------------------------------------------
 
-    def quarantine(self, path: Path, info: dict[str, Any] | None = None) -> Sealed:
-        """Seal ``path`` into the vault and remove it. ``VaultError`` (with the file untouched)
+    def quarantine(self, path: Path, info: dict[str, Any] | None = None, stand_in: Callable[[bytes], bytes] | None = None) -> Sealed:
+        """Seal ``path`` into the vault and remove it — or, with ``stand_in``, atomically replace
+        it by ``stand_in(content)`` (the blur action). ``VaultError`` (with the file untouched)
         for symlinks, devices, files that change while read, full disks."""
         self.keyring.ensure()
         try:
@@ -212,6 +214,7 @@ class Vault:
             raise VaultError("file changed while being read; left in place")
         _fault("read")
 
+        replacement = stand_in(content) if stand_in else None
         entry_id = uuid.uuid4().hex
         meta = {
             "original_b64": _b64(os.fsencode(path.absolute())),
@@ -219,6 +222,7 @@ class Vault:
             "mode": stat.S_IMODE(before.st_mode),
             "mtime_ns": before.st_mtime_ns,
             "atime_ns": before.st_atime_ns,
+            **({"standin_sha256": hashlib.sha256(replacement).hexdigest()} if replacement is not None else {}),
             **(info or {}),
         }
         sealed = self._seal(entry_id, content, meta, content_sha)
@@ -235,23 +239,26 @@ class Vault:
             target.unlink(missing_ok=True)
             journal.unlink(missing_ok=True)
             raise VaultError(f"could not write the vault entry ({err.strerror or err}); file left in place") from None
-        self._remove_original(path, before, content_sha)
+        self._remove_original(path, before, replacement)
         _fault("original-removed")
         journal.unlink(missing_ok=True)
         _fsync_dir(self.folder)
         return Sealed(entry_id, content_sha)
 
     @staticmethod
-    def _remove_original(path: Path, before: os.stat_result, content_sha: str) -> None:
-        """Unlink the original only if it is still the file that was sealed."""
+    def _remove_original(path: Path, before: os.stat_result, replacement: bytes | None) -> None:
+        """Unlink (or replace) the original only if it is still the file that was sealed."""
         try:
             now = os.lstat(path)
         except FileNotFoundError:
             return  # gone meanwhile: the sealed copy is the one left
         if (now.st_size, now.st_mtime_ns, now.st_ino) != (before.st_size, before.st_mtime_ns, before.st_ino):
             raise VaultError("file changed after it was sealed; both copies kept")
-        path.unlink()
-        _fsync_dir(path.parent)
+        if replacement is None:
+            path.unlink()
+            _fsync_dir(path.parent)
+        else:
+            _write_durably(path, replacement, mode=stat.S_IMODE(before.st_mode))
 
     def _seal(self, entry_id: str, content: bytes, meta: dict[str, Any], content_sha: str) -> bytes:
         vault_public = self.keyring.public_key()
@@ -306,8 +313,12 @@ class Vault:
         if hashlib.sha256(content).hexdigest() != entry.content_sha256:
             raise VaultError(f"{entry_id}: sealed content does not match its hash")
         target = to or entry.original
+        replaces_stand_in = False
         if target.exists() or target.is_symlink():
-            raise VaultError(f"{target}: already exists; not overwritten (restore with --to PATH)")
+            standin = entry.meta.get("standin_sha256")
+            if not standin or target.is_symlink() or not target.is_file() or _sha256_file(target) != standin:
+                raise VaultError(f"{target}: already exists; not overwritten (restore with --to PATH)")
+            replaces_stand_in = True  # Veil's own blurred copy, unchanged since Veil wrote it
         target.parent.mkdir(parents=True, exist_ok=True)
         temp = target.with_name(f".{target.name}.veil-restore")
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -317,10 +328,13 @@ class Vault:
             os.fsync(handle.fileno())
         os.chmod(temp, entry.meta["mode"])
         os.utime(temp, ns=(entry.meta["atime_ns"], entry.meta["mtime_ns"]))
-        try:
-            os.link(temp, target)  # fails if the target appeared meanwhile: never overwrite
-        finally:
-            temp.unlink()
+        if replaces_stand_in:
+            os.replace(temp, target)
+        else:
+            try:
+                os.link(temp, target)  # fails if the target appeared meanwhile: never overwrite
+            finally:
+                temp.unlink()
         _fsync_dir(target.parent)
         path.unlink()
         _fsync_dir(self.folder)

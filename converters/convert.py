@@ -244,8 +244,8 @@ def _check_int8(fidelity: dict) -> None:
 
 
 def _versions() -> dict:
-    import tensorflow as tf
     import ai_edge_litert
+    import tensorflow as tf
 
     from converters.reference import TFJS_VERSION
 

@@ -13,8 +13,8 @@ import ctypes.util
 import logging
 import sys
 import threading
-from typing import Any, Protocol
 from collections.abc import Callable
+from typing import Any, Protocol
 
 import numpy as np
 

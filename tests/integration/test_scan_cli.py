@@ -159,3 +159,16 @@ def test_quarantine_end_to_end_with_a_pin(tmp_path):
     assert rows[0]["sha256"] == hashlib.sha256(original).hexdigest()
     assert sum(r["subject"] == "pin-failed" for r in rows) == 2
     assert veil("audit", "verify", *cfg).returncode == 0
+
+
+def test_blur_action_from_the_command_line(tmp_path):
+    folder = _folder(tmp_path / "f", 0, ("sexy-b",))
+    original = (folder / "sexy-b.png").read_bytes()
+    config = tmp_path / "veil.toml"
+    config.write_text(f"[agent]\ndata_dir = '{tmp_path / 'data'}'\n")
+    assert veil("scan", str(folder), "--action", "blur", "--config", str(config)).returncode == 1
+    assert (folder / "sexy-b.png").read_bytes() != original
+    assert veil("scan", str(folder), "--config", str(config)).returncode == 0  # the stand-in is benign
+    entry = json.loads(veil("quarantine", "list", "--format", "jsonl", "--config", str(config)).stdout)
+    assert veil("quarantine", "restore", entry["id"], "--config", str(config)).returncode == 0
+    assert (folder / "sexy-b.png").read_bytes() == original

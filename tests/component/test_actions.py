@@ -1,0 +1,94 @@
+"""Actions under faults: a full disk, a file deleted between decision and action, blur end to end."""
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.actions.apply import ScanActions
+from agent.audit import AuditLog, verify
+from agent.classifier import open_classifier
+from agent.config import ModelSection
+from agent.policy import BUILTIN_PROFILES
+from agent.scan import scan
+from agent.vault import Vault
+from tests.conftest import CANARIES
+
+REPO = Path(__file__).resolve().parents[2]
+CHILD = BUILTIN_PROFILES["child"]
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    with open_classifier(ModelSection(accelerator="cpu", threads=2)) as c:
+        yield c
+
+
+def _flagged(tmp_path: Path, classifier, name: str = "porn-a"):
+    path = tmp_path / "in" / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(CANARIES / f"{name}.png", path)
+    [result] = list(scan([path], classifier, CHILD, threads=1))
+    assert result.flagged
+    return path, result
+
+
+def test_file_deleted_between_decision_and_action(tmp_path, classifier):
+    path, result = _flagged(tmp_path, classifier)
+    audit = AuditLog(tmp_path / "audit.csv")
+    actions = ScanActions("quarantine", audit, Vault(tmp_path / "vault"), CHILD, "m")
+    path.unlink()
+    warning = actions.apply(result)
+    assert warning and "vanished" in warning and "\n" not in warning
+    [row] = list(csv.DictReader((tmp_path / "audit.csv").open(newline="")))
+    assert (row["decision"], row["action"]) == ("error", "none") and "quarantine failed" in row["detail"]
+    assert verify(tmp_path / "audit.csv").ok
+
+
+def test_blur_action_leaves_a_stand_in_and_audits(tmp_path, classifier):
+    path, result = _flagged(tmp_path, classifier, "hentai-b")
+    original = path.read_bytes()
+    audit = AuditLog(tmp_path / "audit.csv")
+    vault = Vault(tmp_path / "vault")
+    assert ScanActions("blur", audit, vault, CHILD, "m").apply(result) is None
+    assert path.exists() and path.read_bytes() != original
+    [after] = list(scan([path], classifier, CHILD, threads=1))
+    assert after.prediction == "benign"
+    [row] = list(csv.DictReader((tmp_path / "audit.csv").open(newline="")))
+    assert row["action"] == "blur" and row["decision"] == "malign"
+    [entry] = vault.entries(vault.keyring.unlock(None))
+    vault.restore(entry.id, vault.keyring.unlock(None))
+    assert path.read_bytes() == original
+
+
+_FULL_DISK = """
+import resource, signal, sys
+from pathlib import Path
+from agent.vault import Vault, VaultError
+vault = Vault(Path(sys.argv[1]))
+vault.keyring.ensure()
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+try:
+    vault.quarantine(Path(sys.argv[2]))
+except VaultError as err:
+    print(err)
+    sys.exit(7)
+"""
+
+
+def test_full_disk_leaves_the_file_in_place(tmp_path):
+    path = tmp_path / "big.jpg"
+    data = os.urandom(200_000)
+    path.write_bytes(data)
+    done = subprocess.run([sys.executable, "-c", _FULL_DISK, str(tmp_path / "vault"), str(path)], cwd=REPO,
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 7, done.stderr
+    assert "could not write the vault entry" in done.stdout and "file left in place" in done.stdout
+    assert path.read_bytes() == data
+    leftovers = [p.name for p in (tmp_path / "vault").iterdir() if p.name != "keys.json"]
+    assert leftovers == []
