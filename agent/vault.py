@@ -239,7 +239,15 @@ class Vault:
             target.unlink(missing_ok=True)
             journal.unlink(missing_ok=True)
             raise VaultError(f"could not write the vault entry ({err.strerror or err}); file left in place") from None
-        self._remove_original(path, before, replacement)
+        try:
+            self._remove_original(path, before, replacement)
+        except (OSError, VaultError) as err:
+            # A read-only folder, say: undo, so the file is in one place only — where it was.
+            target.unlink(missing_ok=True)
+            journal.unlink(missing_ok=True)
+            _fsync_dir(self.folder)
+            reason = err if isinstance(err, VaultError) else (err.strerror or err)
+            raise VaultError(f"could not remove the original ({reason}); file left in place") from None
         _fault("original-removed")
         journal.unlink(missing_ok=True)
         _fsync_dir(self.folder)
@@ -253,7 +261,7 @@ class Vault:
         except FileNotFoundError:
             return  # gone meanwhile: the sealed copy is the one left
         if (now.st_size, now.st_mtime_ns, now.st_ino) != (before.st_size, before.st_mtime_ns, before.st_ino):
-            raise VaultError("file changed after it was sealed; both copies kept")
+            raise VaultError("file changed after it was sealed")
         if replacement is None:
             path.unlink()
             _fsync_dir(path.parent)
@@ -378,9 +386,13 @@ class Vault:
             elif entry.exists() and self._complete(entry, record["sha256"]):
                 original = Path(os.fsdecode(_unb64(record["original_b64"])))
                 if original.exists() and not original.is_symlink() and _sha256_file(original) == record["sha256"]:
-                    original.unlink()
-                    _fsync_dir(original.parent)
-                    notes.append(f"finished quarantining {original} ({entry_id})")
+                    try:
+                        original.unlink()
+                        _fsync_dir(original.parent)
+                        notes.append(f"finished quarantining {original} ({entry_id})")
+                    except OSError as err:
+                        entry.unlink(missing_ok=True)
+                        notes.append(f"undid quarantining {original} ({err.strerror}); the file stayed in place")
                 else:
                     notes.append(f"kept quarantine entry {entry_id}")
             else:

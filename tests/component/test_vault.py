@@ -145,3 +145,21 @@ def test_sigkill_at_every_step_never_loses_the_file(tmp_path):
             assert not list(vault_dir.glob("*.pending")) and not list(vault_dir.glob("*.tmp"))
             trials += 1
     assert trials == 200
+
+
+def test_read_only_folder_leaves_the_file_in_place_and_the_vault_clean(tmp_path, monkeypatch):
+    """The OS edge: root ignores permission bits, so the refusal is simulated at unlink."""
+    vault = Vault(tmp_path / "vault")
+    path, data = _file(tmp_path / "ro")
+    real_unlink = Path.unlink
+
+    def read_only(self, missing_ok=False):
+        if self == path:
+            raise PermissionError(13, "Permission denied")
+        return real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", read_only)
+    with pytest.raises(VaultError, match="could not remove the original \\(Permission denied\\); file left in place"):
+        vault.quarantine(path)
+    assert path.read_bytes() == data
+    assert sorted(p.name for p in (tmp_path / "vault").iterdir()) == ["keys.json"]
