@@ -28,6 +28,16 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--threads", type=int, default=0, help="worker threads (default: all cores)")
     scan.add_argument("--config", type=Path, help="config file (default: the user config, else built-in defaults)")
 
+    video = sub.add_parser("video", help="classify a video per interval and find flagged segments")
+    video.add_argument("file", type=Path)
+    video.add_argument("--profile")
+    video.add_argument("--every", type=float, default=1.0, metavar="SECONDS", help="sampling interval (default 1.0)")
+    video.add_argument("--format", choices=("json", "tag"), default="json")
+    video.add_argument("-o", "--output", type=Path)
+    for flag in ("--cut", "--keep", "--blur"):
+        video.add_argument(flag, type=Path, metavar="OUT", help=argparse.SUPPRESS)
+    video.add_argument("--config", type=Path)
+
     audit = sub.add_parser("audit", help="check or read the tamper-evident audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     verify = audit_sub.add_parser("verify", help="recompute the hash chain (exit 1 at the first bad row)")
@@ -300,7 +310,42 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_video(args: argparse.Namespace) -> int:
+    import json
+
+    from agent.classifier import open_classifier
+    from agent.config import resolve_config
+    from agent.dirs import user_config_file
+    from agent.errors import EXIT_FLAGGED, EXIT_UNREADABLE, FatalError
+    from agent.sources.video import VideoError
+    from agent.video import analyse_video
+
+    if args.cut or args.keep or args.blur:
+        raise FatalError("--cut, --keep and --blur are not available in this version")
+    if args.every <= 0:
+        raise FatalError("--every must be > 0")
+    config = resolve_config(args.config, user_config_file())
+    profile = config.profile(args.profile)
+    with open_classifier(config.model) as classifier:
+        try:
+            report = analyse_video(args.file, classifier, profile, args.every)
+        except VideoError as err:
+            print(f"veil: error: {args.file}: {err}", file=sys.stderr)
+            return EXIT_UNREADABLE
+    text = json.dumps(report.as_json(), indent=1) + "\n" if args.format == "json" else report.as_tag(profile.malign_classes)
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    if report.stopped:
+        print(f"veil: {args.file}: {report.stopped}", file=sys.stderr)
+    if report.segments:
+        return EXIT_FLAGGED
+    return EXIT_UNREADABLE if report.stopped else EXIT_OK
+
+
 _COMMANDS = {
+    "video": _cmd_video,
     "audit": _cmd_audit,
     "config": _cmd_config,
     "doctor": _cmd_doctor,

@@ -41,13 +41,13 @@ class ScanItem:
 @dataclass(frozen=True)
 class ScanResult:
     path: Path
-    prediction: str  # "benign" | "malign" | "error" | "skipped"
+    prediction: str  # "benign" | "malign" | "error"
     latency_ms: float
     decision: Decision | None = None
     scores: Scores | None = None  # of the worst frame
     frames: int = 0
     worst_frame: int = 0
-    error: str | None = None  # one line; for "skipped", why
+    error: str | None = None  # one line; for a video cut short, where decoding stopped
 
     @property
     def flagged(self) -> bool:
@@ -130,7 +130,7 @@ def _finish(prepared: _Prepared, classifier: Classifier, profile: Profile) -> Sc
     if prepared.error is not None:
         return ScanResult(item.path, "error", prepared.seconds * 1000, error=prepared.error)
     if prepared.kind == "video":
-        return ScanResult(item.path, "skipped", prepared.seconds * 1000, error="video: not classified by scan yet (use veil video)")
+        return _finish_video(item, classifier, profile)
     if prepared.decoded is None:
         return None  # a folder's non-media file
     started = time.perf_counter()
@@ -147,6 +147,23 @@ def _finish(prepared: _Prepared, classifier: Classifier, profile: Profile) -> Sc
         frames=len(frame_scores),
         worst_frame=prepared.decoded.frame_indices[worst],
     )
+
+
+def _finish_video(item: ScanItem, classifier: Classifier, profile: Profile) -> ScanResult:
+    """A video is sampled once a second like ``veil video``; malign when any segment exists."""
+    from agent.sources.video import VideoError
+    from agent.video import analyse_video
+
+    started = time.perf_counter()
+    try:
+        report = analyse_video(item.path, classifier, profile)
+    except VideoError as err:
+        return ScanResult(item.path, "error", (time.perf_counter() - started) * 1000, error=str(err))
+    worst = max(range(len(report.samples)), key=lambda i: report.samples[i].malign)
+    top = report.samples[worst]
+    decision = decide(top.scores, profile)  # flagged exactly when some sample, so some segment, is
+    return ScanResult(item.path, decision.prediction, (time.perf_counter() - started) * 1000,
+                      decision=decision, scores=top.scores, frames=len(report.samples), worst_frame=worst, error=report.stopped)
 
 
 def scan(

@@ -9,11 +9,14 @@ Quantisation comes from the model's tensors (dtype, scale, zero point), never fr
 
 from __future__ import annotations
 
+import contextlib
 import ctypes.util
 import logging
+import os
 import sys
+import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import numpy as np
@@ -21,6 +24,27 @@ import numpy as np
 from agent.classifier.model import ModelFile
 
 log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def native_stderr_to_log() -> Iterator[None]:
+    """Catch what the runtimes' C++ code writes to fd 2 while a model loads ("INFO: Created
+    TensorFlow Lite XNNPACK delegate", WebGPU adapter errors) and log it at debug level, so a
+    command's stderr keeps to Veil's own one-line messages. Model loading happens before any of
+    Veil's worker threads start, so nothing else is writing to fd 2 meanwhile."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            for line in sink.read().decode("utf-8", "replace").splitlines():
+                if line.strip():
+                    log.debug("runtime: %s", line)
 
 
 class BackendUnavailable(Exception):
@@ -72,8 +96,9 @@ class InterpreterBackend:
     def __init__(self, interpreter_cls: Callable[..., Any], name: str, version: str, model: ModelFile, threads: int):
         self.name, self.version, self.model, self.threads = name, version, model, threads
         try:
-            self._interp = interpreter_cls(model_path=str(model.path), num_threads=threads)
-            self._interp.allocate_tensors()
+            with native_stderr_to_log():
+                self._interp = interpreter_cls(model_path=str(model.path), num_threads=threads)
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as err:
             raise BackendUnavailable(f"{name} cannot load {model.path.name}: {err}") from err
         self._input = self._interp.get_input_details()[0]
@@ -118,7 +143,8 @@ class CompiledModelGpuBackend:
         self.name, self.version, self.model, self.threads = "litert", _litert_version(), model, threads
         try:
             # GPU alone, no CPU fallback: a model that is not fully on the GPU is not "gpu".
-            self._model = CompiledModel.from_file(str(model.path), hardware_accel=HardwareAccelerator.GPU)
+            with native_stderr_to_log():
+                self._model = CompiledModel.from_file(str(model.path), hardware_accel=HardwareAccelerator.GPU)
         except (RuntimeError, ValueError) as err:
             # LiteRT's message is a source-location trace; its log (stderr) has the detail.
             raise BackendUnavailable("LiteRT's GPU accelerator found no usable WebGPU/Vulkan adapter") from err

@@ -1,0 +1,1 @@
+"""Sources produce work (a path, or frames with timestamps); they never classify."""
