@@ -34,8 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     video.add_argument("--every", type=float, default=1.0, metavar="SECONDS", help="sampling interval (default 1.0)")
     video.add_argument("--format", choices=("json", "tag"), default="json")
     video.add_argument("-o", "--output", type=Path)
-    for flag in ("--cut", "--keep", "--blur"):
-        video.add_argument(flag, type=Path, metavar="OUT", help=argparse.SUPPRESS)
+    video.add_argument("--cut", type=Path, metavar="OUT", help="write a copy with the flagged segments removed")
+    video.add_argument("--keep", type=Path, metavar="OUT", help="write a copy holding only the flagged segments")
+    video.add_argument("--blur", type=Path, metavar="OUT", help="write a copy with the flagged segments blurred")
     video.add_argument("--config", type=Path)
 
     audit = sub.add_parser("audit", help="check or read the tamper-evident audit log")
@@ -310,6 +311,25 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _write_video_edits(args: argparse.Namespace, report) -> None:
+    from agent.actions.video_edit import EditError, complement, widen, write_edit
+    from agent.errors import FatalError
+
+    flagged = widen([(g.start, g.end) for g in report.segments], report.every_s, report.duration_s)
+    try:
+        if args.cut:
+            write_edit(args.file, args.cut, drop=flagged)
+        if args.blur:
+            write_edit(args.file, args.blur, blur=flagged)
+        if args.keep:
+            if not flagged:
+                print(f"veil: {args.file}: nothing flagged, so no --keep copy was written", file=sys.stderr)
+            else:
+                write_edit(args.file, args.keep, drop=complement(flagged, report.duration_s))
+    except EditError as err:
+        raise FatalError(str(err)) from None
+
+
 def _cmd_video(args: argparse.Namespace) -> int:
     import json
 
@@ -320,8 +340,6 @@ def _cmd_video(args: argparse.Namespace) -> int:
     from agent.sources.video import VideoError
     from agent.video import analyse_video
 
-    if args.cut or args.keep or args.blur:
-        raise FatalError("--cut, --keep and --blur are not available in this version")
     if args.every <= 0:
         raise FatalError("--every must be > 0")
     config = resolve_config(args.config, user_config_file())
@@ -339,6 +357,7 @@ def _cmd_video(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
     if report.stopped:
         print(f"veil: {args.file}: {report.stopped}", file=sys.stderr)
+    _write_video_edits(args, report)
     if report.segments:
         return EXIT_FLAGGED
     return EXIT_UNREADABLE if report.stopped else EXIT_OK

@@ -4,6 +4,8 @@ import csv
 import io
 import json
 
+import pytest
+
 from tests.integration.test_cli import veil
 from tests.video_media import make_audio_only, make_video
 
@@ -40,8 +42,9 @@ def test_video_errors_and_exit_codes(tmp_path):
     audio = veil("video", str(make_audio_only(tmp_path / "a.m4a")))
     assert audio.returncode == 3 and audio.stderr.strip().endswith("no video stream")
     assert len(audio.stderr.strip().splitlines()) == 1
-    assert veil("video", str(benign), "--cut", str(tmp_path / "x.mp4")).returncode == 2
     assert veil("video", str(benign), "--every", "0").returncode == 2
+    keep = veil("video", str(benign), "--keep", str(tmp_path / "k.mp4"))
+    assert keep.returncode == 0 and "nothing flagged" in keep.stderr and not (tmp_path / "k.mp4").exists()
 
 
 def test_scan_gives_videos_one_row(tmp_path):
@@ -54,3 +57,20 @@ def test_scan_gives_videos_one_row(tmp_path):
     rows = {r["file"].rsplit("/", 1)[-1]: r for r in csv.DictReader(io.StringIO(done.stdout))}
     assert rows["clip.mp4"]["prediction"] == "malign" and rows["clip.mp4"]["frames"] == "6" and rows["clip.mp4"]["worst_frame"] == "3"
     assert rows["calm.mkv"]["prediction"] == "benign" and rows["calm.mkv"]["frames"] == "5"
+
+
+def test_cut_keep_and_blur_outputs_from_the_command_line(tmp_path):
+    import av
+
+    path = make_video(tmp_path / "v.mp4", seconds=10, canary_seconds={4, 5}, gop_s=1.0)
+    outs = {name: tmp_path / f"{name}.mp4" for name in ("cut", "keep", "blur")}
+    done = veil("video", str(path), "--cut", str(outs["cut"]), "--keep", str(outs["keep"]), "--blur", str(outs["blur"]))
+    assert done.returncode == 1, done.stderr
+    lengths = {}
+    for name, out in outs.items():
+        with av.open(str(out)) as container:
+            lengths[name] = sum(1 for _ in container.decode(video=0)) / 10
+    assert lengths["blur"] == pytest.approx(10, abs=0.2)
+    assert lengths["cut"] + lengths["keep"] == pytest.approx(10, abs=0.3)
+    rescan = veil("scan", str(outs["cut"]), str(outs["blur"]), "--format", "csv")
+    assert rescan.returncode == 0, rescan.stdout  # nothing flagged left in either copy
