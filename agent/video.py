@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from agent.classifier import Classifier
 from agent.classifier.scores import Scores
 from agent.policy import Profile, decide
@@ -149,7 +151,6 @@ def analyse_video(path: Path, classifier: Classifier, profile: Profile, every: f
     run = SampleRun()
     samples: list[Sample] = []
     batch: list[Frame] = []
-    import numpy as np
 
     def flush() -> None:
         for frame, scores in zip(batch, classifier.classify(np.stack([f.pixels for f in batch]))):
