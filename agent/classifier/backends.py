@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes.util
+import gc
 import logging
 import os
 import sys
@@ -141,13 +142,18 @@ class CompiledModelGpuBackend:
         except ImportError as err:
             raise BackendUnavailable(f"ai-edge-litert has no CompiledModel API: {err}") from err
         self.name, self.version, self.model, self.threads = "litert", _litert_version(), model, threads
-        try:
-            # GPU alone, no CPU fallback: a model that is not fully on the GPU is not "gpu".
-            with native_stderr_to_log():
+        failed = False
+        with native_stderr_to_log():
+            try:
+                # GPU alone, no CPU fallback: a model that is not fully on the GPU is not "gpu".
                 self._model = CompiledModel.from_file(str(model.path), hardware_accel=HardwareAccelerator.GPU)
-        except (RuntimeError, ValueError) as err:
-            # LiteRT's message is a source-location trace; its log (stderr) has the detail.
-            raise BackendUnavailable("LiteRT's GPU accelerator found no usable WebGPU/Vulkan adapter") from err
+            except (RuntimeError, ValueError):
+                failed = True
+            # the failed attempt's runtime environment is freed here, and says so on fd 2
+            gc.collect()
+        if failed:
+            # LiteRT's message is a source-location trace; its log (debug) has the detail.
+            raise BackendUnavailable("LiteRT's GPU accelerator found no usable WebGPU/Vulkan adapter")
         if not self._model.is_fully_accelerated():
             raise BackendUnavailable("the GPU accelerator cannot run every op of the model")
         self._signature = 0
