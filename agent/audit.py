@@ -19,6 +19,8 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
+from agent.fsutil import fsync_dir
+
 COLUMNS = ("time", "source", "subject", "sha256", "profile", "model", "malign", "threshold",
            "decision", "action", "detail", "latency_ms", "prev_hash", "hash")
 GENESIS = "0" * 64
@@ -68,14 +70,6 @@ def chain_hash(prev_hash: str, columns: list[str]) -> str:
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class AuditLog:
@@ -128,7 +122,7 @@ class AuditLog:
                 handle.flush()
                 os.fsync(handle.fileno())
             if new_file:
-                _fsync_dir(self.path.parent)
+                fsync_dir(self.path.parent)
             self._last_hash, self._rows = new_hash, self._rows + 1
             self._write_head()
             return new_hash
@@ -137,7 +131,7 @@ class AuditLog:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         rotated = self.path.with_name(f"{self.path.stem}-{stamp}{self.path.suffix}")
         os.replace(self.path, rotated)
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
         self._rows = 0  # the chain (self._last_hash) carries on into the new file
 
     def _write_head(self) -> None:

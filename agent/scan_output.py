@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import sys
@@ -12,6 +11,7 @@ from typing import IO, Any
 
 from agent.audit import AuditRecord
 from agent.classifier.scores import LABELS
+from agent.fsutil import sha256_file
 from agent.policy import Profile
 from agent.scan import ScanResult
 
@@ -41,14 +41,10 @@ def _row(result: ScanResult) -> dict[str, Any]:
 
 
 def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        return sha256_file(path)
     except OSError:
         return ""  # vanished or unreadable: the row says so in its decision
-    return digest.hexdigest()
 
 
 def scan_record(result: ScanResult, profile: Profile, model: str, action: str = "log", detail: str = "",

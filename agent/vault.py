@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from agent.errors import FatalError, VeilError
+from agent.fsutil import fsync_dir, sha256_file, write_durably
 
 MAGIC = b"VEILQ1\n"
 _SCRYPT = {"n": 2**15, "r": 8, "p": 1}  # ~50 ms and 32 MiB per try: slow to guess, quick to use
@@ -57,30 +58,6 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.b64decode(text.encode("ascii"))
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_durably(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write to a temporary name, fsync, rename over ``path``, fsync the folder."""
-    temp = path.with_name(path.name + ".tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    os.replace(temp, path)
-    _fsync_dir(path.parent)
 
 
 def _fault(point: str) -> None:
@@ -122,7 +99,7 @@ class Keyring:
             "pin_set": pin_set,
             "wrap": {"kdf": "scrypt", **_SCRYPT, "salt": _b64(salt), "nonce": _b64(nonce), "key": _b64(wrapped)},
         }
-        _write_durably(self.path, json.dumps(document, indent=1).encode(), mode=0o600)
+        write_durably(self.path, json.dumps(document, indent=1).encode(), mode=0o600)
 
     @staticmethod
     def _derive(pin: str, salt: bytes, params: dict[str, int]) -> bytes:
@@ -229,9 +206,9 @@ class Vault:
         journal = self.folder / f"{entry_id}.pending"
         target = self._entry_path(entry_id)
         try:
-            _write_durably(journal, json.dumps({"original_b64": meta["original_b64"], "sha256": content_sha}).encode())
+            write_durably(journal, json.dumps({"original_b64": meta["original_b64"], "sha256": content_sha}).encode())
             _fault("journal-written")
-            _write_durably(target, sealed)
+            write_durably(target, sealed)
             _fault("entry-written")
             if hashlib.sha256(target.read_bytes()).digest() != hashlib.sha256(sealed).digest():
                 raise OSError("the sealed copy read back differently")
@@ -245,12 +222,12 @@ class Vault:
             # A read-only folder, say: undo, so the file is in one place only — where it was.
             target.unlink(missing_ok=True)
             journal.unlink(missing_ok=True)
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
             reason = err if isinstance(err, VaultError) else (err.strerror or err)
             raise VaultError(f"could not remove the original ({reason}); file left in place") from None
         _fault("original-removed")
         journal.unlink(missing_ok=True)
-        _fsync_dir(self.folder)
+        fsync_dir(self.folder)
         return Sealed(entry_id, content_sha)
 
     @staticmethod
@@ -264,9 +241,9 @@ class Vault:
             raise VaultError("file changed after it was sealed")
         if replacement is None:
             path.unlink()
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
         else:
-            _write_durably(path, replacement, mode=stat.S_IMODE(before.st_mode))
+            write_durably(path, replacement, mode=stat.S_IMODE(before.st_mode))
 
     def _seal(self, entry_id: str, content: bytes, meta: dict[str, Any], content_sha: str) -> bytes:
         vault_public = self.keyring.public_key()
@@ -324,7 +301,7 @@ class Vault:
         replaces_stand_in = False
         if target.exists() or target.is_symlink():
             standin = entry.meta.get("standin_sha256")
-            if not standin or target.is_symlink() or not target.is_file() or _sha256_file(target) != standin:
+            if not standin or target.is_symlink() or not target.is_file() or sha256_file(target) != standin:
                 raise VaultError(f"{target}: already exists; not overwritten (restore with --to PATH)")
             replaces_stand_in = True  # Veil's own blurred copy, unchanged since Veil wrote it
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -343,9 +320,9 @@ class Vault:
                 os.link(temp, target)  # fails if the target appeared meanwhile: never overwrite
             finally:
                 temp.unlink()
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         path.unlink()
-        _fsync_dir(self.folder)
+        fsync_dir(self.folder)
         return target
 
     def purge(self, older_than_days: float, now: float | None = None) -> int:
@@ -361,7 +338,7 @@ class Vault:
                 path.unlink()
                 removed += 1
         if removed:
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
         return removed
 
     # -- crash recovery ---------------------------------------------------------------------
@@ -385,10 +362,10 @@ class Vault:
                 notes.append(f"dropped an unreadable journal {journal.name}")
             elif entry.exists() and self._complete(entry, record["sha256"]):
                 original = Path(os.fsdecode(_unb64(record["original_b64"])))
-                if original.exists() and not original.is_symlink() and _sha256_file(original) == record["sha256"]:
+                if original.exists() and not original.is_symlink() and sha256_file(original) == record["sha256"]:
                     try:
                         original.unlink()
-                        _fsync_dir(original.parent)
+                        fsync_dir(original.parent)
                         notes.append(f"finished quarantining {original} ({entry_id})")
                     except OSError as err:
                         entry.unlink(missing_ok=True)
@@ -400,7 +377,7 @@ class Vault:
                 notes.append(f"undid an unfinished quarantine ({entry_id}); the file stayed in place")
             journal.unlink(missing_ok=True)
         if notes:
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
         return notes
 
     def _complete(self, entry: Path, content_sha: str) -> bool:
@@ -410,11 +387,3 @@ class Vault:
         except (VaultError, OSError, ValueError):
             return False
         return header.get("sha256") == content_sha and len(ciphertext) >= 16
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -37,3 +37,13 @@ def no_leaked_threads():
         thread.join(timeout=2)
     still = [t.name for t in leaked if t.is_alive()]
     assert not still, f"threads leaked by the test: {still}"
+
+
+@pytest.fixture(scope="session")
+def classifier():
+    """The bundled int8 model on the CPU, as the scan and video tests use it."""
+    from agent.classifier import open_classifier
+    from agent.config import ModelSection
+
+    with open_classifier(ModelSection(accelerator="cpu", threads=2)) as c:
+        yield c

@@ -7,7 +7,6 @@ fatal error that names the file and the expected hash, never a crash inside the 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from importlib import resources
@@ -16,6 +15,7 @@ from typing import Any
 
 from agent.classifier.scores import LABELS
 from agent.errors import ModelError
+from agent.fsutil import sha256_file
 
 BUNDLED_INT8 = "nsfw-mobilenet-v2-int8"
 BUNDLED_F16 = "nsfw-mobilenet-v2-f16"
@@ -42,14 +42,6 @@ def bundled_model_path(name: str = BUNDLED_INT8) -> Path:
     return bundled_dir() / f"{name}.tflite"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_model_file(path: Path) -> ModelFile:
     """Check ``path`` against its sidecar; raise ``ModelError`` with one clear line if it fails."""
     sidecar_path = path.with_suffix(".json")
@@ -64,7 +56,7 @@ def load_model_file(path: Path) -> ModelFile:
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise ModelError(f"{sidecar_path}: unreadable model sidecar ({err.__class__.__name__}: {err})") from None
     try:
-        actual = _sha256(path)
+        actual = sha256_file(path)
         with open(path, "rb") as handle:
             header = handle.read(8)
     except OSError as err:

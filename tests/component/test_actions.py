@@ -7,12 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from agent.actions.apply import ScanActions
 from agent.audit import AuditLog, verify
-from agent.classifier import open_classifier
-from agent.config import ModelSection
 from agent.policy import BUILTIN_PROFILES
 from agent.scan import scan
 from agent.vault import Vault
@@ -20,12 +16,6 @@ from tests.conftest import CANARIES
 
 REPO = Path(__file__).resolve().parents[2]
 CHILD = BUILTIN_PROFILES["child"]
-
-
-@pytest.fixture(scope="module")
-def classifier():
-    with open_classifier(ModelSection(accelerator="cpu", threads=2)) as c:
-        yield c
 
 
 def _flagged(tmp_path: Path, classifier, name: str = "porn-a"):

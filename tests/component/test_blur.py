@@ -6,8 +6,6 @@ import pytest
 from PIL import Image
 
 from agent.actions.blur import blurred
-from agent.classifier import open_classifier
-from agent.config import ModelSection
 from agent.decode import decode_image
 from agent.policy import BUILTIN_PROFILES, decide
 from agent.vault import Vault, VaultError
@@ -15,12 +13,6 @@ from tests import media
 from tests.conftest import CANARIES
 
 CHILD = BUILTIN_PROFILES["child"]
-
-
-@pytest.fixture(scope="module")
-def classifier():
-    with open_classifier(ModelSection(accelerator="cpu", threads=2)) as c:
-        yield c
 
 
 @pytest.mark.parametrize("name", ["porn-a", "porn-b", "hentai-a", "hentai-b", "sexy-a", "sexy-b"])

@@ -4,19 +4,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from agent.classifier import open_classifier
-from agent.config import ModelSection
 from agent.decode import DecodeError, DecodeLimits, _frame_plan, decode_image, sniff
 from agent.policy import BUILTIN_PROFILES, decide, worst_frame
 from tests import media
 
 CHILD = BUILTIN_PROFILES["child"]
-
-
-@pytest.fixture(scope="module")
-def classifier():
-    with open_classifier(ModelSection(accelerator="cpu", threads=2)) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

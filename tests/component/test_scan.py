@@ -4,20 +4,10 @@ import os
 import shutil
 from pathlib import Path
 
-import pytest
-
-from agent.classifier import open_classifier
-from agent.config import ModelSection
 from agent.policy import BUILTIN_PROFILES
 from agent.scan import iter_inputs, scan
 from tests import media
 from tests.conftest import CANARIES, PHOTOS
-
-
-@pytest.fixture(scope="module")
-def classifier():
-    with open_classifier(ModelSection(accelerator="cpu", threads=2)) as c:
-        yield c
 
 
 def _tree(root: Path) -> Path:

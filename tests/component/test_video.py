@@ -2,20 +2,12 @@
 
 import pytest
 
-from agent.classifier import open_classifier
-from agent.config import ModelSection
 from agent.policy import BUILTIN_PROFILES
 from agent.sources.video import VideoError, sample_frames
 from agent.video import analyse_video
 from tests.video_media import make_audio_only, make_video
 
 CHILD = BUILTIN_PROFILES["child"]
-
-
-@pytest.fixture(scope="module")
-def classifier():
-    with open_classifier(ModelSection(accelerator="cpu", threads=2)) as c:
-        yield c
 
 
 @pytest.mark.parametrize("gop_s,bframes,strategy", [(10.0, True, "sequential"), (1.0, True, "keyframes"), (10.0, False, "sequential")])

@@ -5,19 +5,11 @@ import numpy as np
 import pytest
 
 from agent.actions.video_edit import complement, widen, write_edit
-from agent.classifier import open_classifier
-from agent.config import ModelSection
 from agent.policy import BUILTIN_PROFILES, decide
 from agent.video import analyse_video
 from tests.video_media import make_video
 
 CHILD = BUILTIN_PROFILES["child"]
-
-
-@pytest.fixture(scope="module")
-def classifier():
-    with open_classifier(ModelSection(accelerator="cpu", threads=2)) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")
