@@ -79,11 +79,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from agent.config import resolve_config
-    from agent.dirs import user_config_file
     from agent.doctor import format_report, run_doctor
 
-    config = resolve_config(args.config, user_config_file())
+    config = _config(args)
     report = run_doctor(config)
     print(format_report(report, args.format))
     return EXIT_OK
@@ -94,15 +92,13 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
     from agent.actions.apply import ScanActions
     from agent.classifier import default_threads, open_classifier
-    from agent.config import resolve_config
-    from agent.dirs import user_config_file
     from agent.errors import EXIT_FLAGGED, EXIT_UNREADABLE, FatalError
     from agent.scan import scan
     from agent.scan_output import Progress, ResultWriter
 
     if args.threads < 0:
         raise FatalError("--threads must be >= 0")
-    config = resolve_config(args.config, user_config_file())
+    config = _config(args)
     profile = config.profile(args.profile)
     threads = args.threads or default_threads()
     audit = _open_audit(config) if args.action != "none" else None
@@ -152,20 +148,26 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _config(args: argparse.Namespace):
+    """``--config FILE``, else the user config file, else built-in defaults."""
+    from agent.config import resolve_config
+    from agent.dirs import user_config_file
+
+    return resolve_config(getattr(args, "config", None), user_config_file())
+
+
 def _open_audit(config):
     from agent.audit import AuditLog
-    from agent.dirs import audit_path, data_dir
 
-    return AuditLog(audit_path(config.audit.path, data_dir(config.agent.data_dir)), int(config.audit.rotate_mb * 1024 * 1024))
+    return AuditLog(config.audit_file, int(config.audit.rotate_mb * 1024 * 1024))
 
 
 def _open_vault(config, audit):
     """The vault, with whatever a crash left half done finished or undone first."""
     from agent.audit import AuditRecord
-    from agent.dirs import data_dir, quarantine_path
     from agent.vault import Vault
 
-    vault = Vault(quarantine_path(config.quarantine.path, data_dir(config.agent.data_dir)))
+    vault = Vault(config.quarantine_dir)
     for note in vault.recover():
         print(f"veil: quarantine: {note}", file=sys.stderr)
         audit.append(AuditRecord("agent", "error", detail=f"quarantine recovery: {note}"))
@@ -206,13 +208,11 @@ def _cmd_quarantine(args: argparse.Namespace) -> int:
     import json
 
     from agent.audit import AuditRecord
-    from agent.config import resolve_config
-    from agent.dirs import user_config_file
     from agent.errors import FatalError
     from agent.scan_output import display_path
     from agent.vault import VaultError
 
-    config = resolve_config(args.config, user_config_file())
+    config = _config(args)
     audit = _open_audit(config)
     vault = _open_vault(config, audit)
     if not vault.keyring.path.exists():
@@ -251,12 +251,10 @@ def _cmd_quarantine(args: argparse.Namespace) -> int:
 
 def _cmd_pin(args: argparse.Namespace) -> int:
     from agent.audit import AuditRecord
-    from agent.config import resolve_config
-    from agent.dirs import user_config_file
     from agent.errors import FatalError
     from agent.vault import PinError
 
-    config = resolve_config(args.config, user_config_file())
+    config = _config(args)
     audit = _open_audit(config)
     vault = _open_vault(config, audit)
     vault.keyring.ensure()
@@ -278,20 +276,12 @@ def _cmd_pin(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _configured_audit_path(config_file: Path | None) -> Path:
-    from agent.config import resolve_config
-    from agent.dirs import audit_path, data_dir, user_config_file
-
-    config = resolve_config(config_file, user_config_file())
-    return audit_path(config.audit.path, data_dir(config.agent.data_dir))
-
-
 def _cmd_audit(args: argparse.Namespace) -> int:
     from agent.audit import log_files, tail, verify
     from agent.errors import EXIT_FLAGGED, FatalError
 
     if args.audit_command == "verify":
-        path = args.file or _configured_audit_path(args.config)
+        path = args.file or _config(args).audit_file
         if args.file is not None and not path.exists():
             raise FatalError(f"{path}: no such audit log")
         if args.file is None and not log_files(path) and not path.with_name(path.name + ".head").exists():
@@ -303,7 +293,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             return EXIT_OK
         print(f"veil: audit log broken: {result.problem}", file=sys.stderr)
         return EXIT_FLAGGED
-    for row in tail(_configured_audit_path(args.config), args.n):
+    for row in tail(_config(args).audit_file, args.n):
         what = " ".join(v for v in (row["decision"], row["action"]) if v)
         score = f" malign {row['malign']} ≥ {row['threshold']} ({row['profile']})" if row["malign"] and row["decision"] == "malign" else ""
         detail = f" — {row['detail']}" if row["detail"] else ""
@@ -334,15 +324,13 @@ def _cmd_video(args: argparse.Namespace) -> int:
     import json
 
     from agent.classifier import open_classifier
-    from agent.config import resolve_config
-    from agent.dirs import user_config_file
     from agent.errors import EXIT_FLAGGED, EXIT_UNREADABLE, FatalError
     from agent.sources.video import VideoError
     from agent.video import analyse_video
 
     if args.every <= 0:
         raise FatalError("--every must be > 0")
-    config = resolve_config(args.config, user_config_file())
+    config = _config(args)
     profile = config.profile(args.profile)
     with open_classifier(config.model) as classifier:
         try:

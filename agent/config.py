@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from agent.classifier.scores import LABELS
+from agent.dirs import audit_path, data_dir, quarantine_path
 from agent.errors import ConfigError
 from agent.policy import BUILTIN_PROFILES, Profile
 
@@ -78,6 +79,18 @@ class Config:
     audit: AuditSection = field(default_factory=AuditSection)
     quarantine: QuarantineSection = field(default_factory=QuarantineSection)
     source: Path | None = field(default=None, compare=False)  # None for built-in defaults
+
+    @property
+    def data_path(self) -> Path:
+        return data_dir(self.agent.data_dir)
+
+    @property
+    def audit_file(self) -> Path:
+        return audit_path(self.audit.path, self.data_path)
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return quarantine_path(self.quarantine.path, self.data_path)
 
     @property
     def active_profile(self) -> Profile:
