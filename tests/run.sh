@@ -11,6 +11,7 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 need_os=()
 command -v node >/dev/null || need_os+=(nodejs)
 command -v npm >/dev/null || need_os+=(npm)
+command -v ffprobe >/dev/null || need_os+=(ffmpeg)   # the independent check of video outputs
 if [ ${#need_os[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "tests/run.sh: installing OS packages: ${need_os[*]}"
@@ -26,4 +27,5 @@ fi
 .venv-test/bin/python -m pip install -q -e ".[test,convert,tflite-runtime]"
 
 export VEIL_REQUIRE_BACKENDS=litert,tflite_runtime,tensorflow
+export VEIL_REQUIRE_TOOLS=ffmpeg,ffprobe
 exec .venv-test/bin/python -m pytest -q -p no:cacheprovider "$@"

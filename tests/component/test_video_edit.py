@@ -7,7 +7,7 @@ import pytest
 from agent.actions.video_edit import complement, widen, write_edit
 from agent.policy import BUILTIN_PROFILES, decide
 from agent.video import analyse_video
-from tests.video_media import make_video
+from tests.video_media import ffmpeg_decode_errors, ffprobe, make_video
 
 CHILD = BUILTIN_PROFILES["child"]
 
@@ -34,6 +34,18 @@ def _frames_and_audio(path):
     return frames, video_s, audio_samples / rate
 
 
+def _plays_in_standard_players(path, video_s):
+    """ffprobe finds an H.264 video and an AAC audio stream of the expected length, frames count,
+    and the ffmpeg CLI decodes every packet of both without a complaint."""
+    probe = ffprobe(path)
+    streams = {s["codec_type"]: s for s in probe["streams"]}
+    assert streams["video"]["codec_name"] == "h264" and streams["video"]["pix_fmt"] == "yuv420p"
+    assert streams["audio"]["codec_name"] == "aac"
+    assert int(streams["video"]["nb_read_frames"]) > 0
+    assert float(probe["format"]["duration"]) == pytest.approx(video_s, abs=0.3)
+    assert ffmpeg_decode_errors(path) == ""
+
+
 def _flagged(classifier, frames):
     return [decide(s, CHILD).flagged for s in classifier.classify(np.stack(frames))]
 
@@ -52,6 +64,7 @@ def test_cut_copy_has_no_flagged_frame_and_audio_in_sync(tmp_path, classifier, s
     assert video_s == pytest.approx(report.duration_s - removed, abs=0.25)
     assert audio_s == pytest.approx(video_s, abs=0.15)
     assert not any(_flagged(classifier, frames))
+    _plays_in_standard_players(out, video_s)
 
 
 def test_keep_copy_holds_only_the_segments(tmp_path, classifier, source):
@@ -62,6 +75,7 @@ def test_keep_copy_holds_only_the_segments(tmp_path, classifier, source):
     assert video_s == pytest.approx(sum(e - s for s, e in flagged), abs=0.25)
     assert audio_s == pytest.approx(video_s, abs=0.15)
     assert sum(_flagged(classifier, frames)) >= 25  # the three canary seconds at 10 fps
+    _plays_in_standard_players(out, video_s)
 
 
 def test_blur_copy_keeps_length_and_everything_else(tmp_path, classifier, source):
@@ -73,6 +87,7 @@ def test_blur_copy_keeps_length_and_everything_else(tmp_path, classifier, source
     assert len(frames) == len(original) and video_s == pytest.approx(report.duration_s, abs=0.25)
     assert audio_s == pytest.approx(video_s, abs=0.15)
     assert not any(_flagged(classifier, frames))
+    _plays_in_standard_players(out, video_s)
     untouched = [i for i in range(len(frames)) if not any(s <= i / 10 < e for s, e in flagged)]
     diff = np.mean([np.abs(frames[i].astype(int) - original[i].astype(int)).mean() for i in untouched])
     assert diff < 6  # outside the segments only re-encoding differences
