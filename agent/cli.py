@@ -72,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     check = config_sub.add_parser("check", help="validate a config file")
     check.add_argument("path", type=Path)
 
+    run = sub.add_parser("run", help="start the agent: folder watchers (and, later, screen and tray)")
+    run.add_argument("--config", type=Path, help="config file (default: the user config, else built-in defaults)")
+    run.add_argument("--no-tray", action="store_true", help="run headless in the foreground; SIGINT/SIGTERM stop it")
+    run.add_argument("--once", action="store_true", help="decide every watched file once, act, and exit")
+
     doctor = sub.add_parser("doctor", help="report model, runtime, accelerator, latency and display")
     doctor.add_argument("--config", type=Path, help="config file (default: the user config, else built-in defaults)")
     doctor.add_argument("--format", choices=("text", "json"), default="text")
@@ -351,6 +356,51 @@ def _cmd_video(args: argparse.Namespace) -> int:
     return EXIT_UNREADABLE if report.stopped else EXIT_OK
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from agent.app import App, run_once
+    from agent.errors import EXIT_FLAGGED, EXIT_UNREADABLE
+    from agent.scan_output import display_path
+
+    config = _config(args)
+    setup_logging(-1 if args.quiet else max(args.verbose, 0), config.data_path / "logs" / "veil.log")
+    if args.once:
+        outcomes = run_once(config, announce=lambda line: print(f"veil: {line}", file=sys.stderr, flush=True))
+        for outcome in outcomes:
+            if outcome.decision in ("malign", "error"):
+                print(f"{outcome.decision}\t{outcome.action}\t{display_path(outcome.path)}\t{outcome.detail}")
+        decided = [o for o in outcomes if o.decision in ("benign", "malign", "error")]
+        flagged = sum(o.decision == "malign" for o in decided)
+        errors = sum(o.decision == "error" for o in decided)
+        print(f"veil: run --once: {len(decided)} files decided, {flagged} flagged, {errors} unreadable", file=sys.stderr)
+        return EXIT_FLAGGED if flagged else (EXIT_UNREADABLE if errors else EXIT_OK)
+
+    app = App(config)
+    print(f"veil: {app.start()}", file=sys.stderr, flush=True)
+    if not args.no_tray:
+        print("veil: tray icon unavailable in this version; running headless (as with --no-tray)", file=sys.stderr, flush=True)
+    stop = threading.Event()
+    reason = ["quit"]
+
+    def on_signal(signum: int, _frame: object) -> None:
+        reason[0] = f"quit ({signal.Signals(signum).name})"
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, on_signal)
+    try:
+        while not stop.wait(0.5):
+            if app.pipeline.failed:
+                reason[0] = f"crashed ({app.pipeline.failed})"
+                break
+    finally:
+        app.stop(reason[0])
+    print(f"veil: stopped: {reason[0]}", file=sys.stderr)
+    return EXIT_FATAL if app.pipeline.failed else EXIT_OK
+
+
 _COMMANDS = {
     "video": _cmd_video,
     "audit": _cmd_audit,
@@ -358,6 +408,7 @@ _COMMANDS = {
     "doctor": _cmd_doctor,
     "pin": _cmd_pin,
     "quarantine": _cmd_quarantine,
+    "run": _cmd_run,
     "scan": _cmd_scan,
 }
 

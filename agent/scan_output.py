@@ -48,12 +48,12 @@ def _file_sha256(path: Path) -> str:
 
 
 def scan_record(result: ScanResult, profile: Profile, model: str, action: str = "log", detail: str = "",
-                error: bool = False, sha256: str | None = None) -> AuditRecord:
-    """The audit row for a scanned file (``veil scan --action log|quarantine``)."""
+                error: bool = False, sha256: str | None = None, source: str = "scan") -> AuditRecord:
+    """The audit row for a classified file (``veil scan --action``, the folder watcher)."""
     decision = result.decision
     failed = error or result.prediction == "error"
     return AuditRecord(
-        source="scan",
+        source=source,
         subject=display_path(result.path),
         decision="error" if failed else (decision.prediction if decision else ""),
         action=action,

@@ -155,6 +155,10 @@ def _seal_key(shared: bytes, eph_public: bytes, vault_public: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"veil-vault-v1" + eph_public + vault_public).derive(shared)
 
 
+def new_entry_id() -> str:
+    return uuid.uuid4().hex
+
+
 class Vault:
     def __init__(self, folder: Path):
         self.folder = folder
@@ -167,10 +171,12 @@ class Vault:
 
     # -- moving a file in -------------------------------------------------------------------
 
-    def quarantine(self, path: Path, info: dict[str, Any] | None = None, stand_in: Callable[[bytes], bytes] | None = None) -> Sealed:
+    def quarantine(self, path: Path, info: dict[str, Any] | None = None, stand_in: Callable[[bytes], bytes] | None = None,
+                   entry_id: str | None = None) -> Sealed:
         """Seal ``path`` into the vault and remove it — or, with ``stand_in``, atomically replace
         it by ``stand_in(content)`` (the blur action). ``VaultError`` (with the file untouched)
-        for symlinks, devices, files that change while read, full disks."""
+        for symlinks, devices, files that change while read, full disks. ``entry_id`` (hex) lets
+        a caller record the id before the move, to find the entry again after a crash."""
         self.keyring.ensure()
         try:
             before = os.lstat(path)
@@ -192,7 +198,7 @@ class Vault:
         _fault("read")
 
         replacement = stand_in(content) if stand_in else None
-        entry_id = uuid.uuid4().hex
+        entry_id = entry_id or new_entry_id()
         meta = {
             "original_b64": _b64(os.fsencode(path.absolute())),
             "size": before.st_size,

@@ -1,0 +1,316 @@
+"""``veil run``: the composition root. Builds folder sources → pipeline → decider (classifier,
+policy, actions, audit, state) and offers the ``App`` facade — start, stop, pause, resume,
+set_profile, status — that the command line and the tray talk to; the workers know nothing of
+either.
+
+Tamper evidence: the agent keeps a heartbeat and how it stopped in the state database, so the
+next start writes an audit ``gap`` row for the time nobody was watching, with the reason when it
+is known (quit, paused) and ``killed`` when the last run just ended without a word.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from agent.audit import AuditLog, AuditRecord
+from agent.classifier import open_classifier
+from agent.config import Config
+from agent.decider import FileDecider, Outcome
+from agent.errors import FatalError
+from agent.lock import InstanceLock
+from agent.pipeline import Pipeline
+from agent.policy import Profile
+from agent.sources.folder import FolderWatcher, WatchedFolder, WatchNotices
+from agent.state import Identity, StateDB
+from agent.vault import Vault
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 15.0
+RECONCILE_S = 600.0  # a full walk of every watched folder, whatever the events said
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _boot_time() -> float | None:
+    try:
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith("btime "):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+@dataclass
+class Counters:
+    decided: int = 0
+    flagged: int = 0
+    errors: int = 0
+    last_event: str = ""
+    outcomes: list[Outcome] = field(default_factory=list)  # kept only for --once (bounded by the folders)
+
+
+class App:
+    def __init__(self, config: Config, once: bool = False, workers: int = 2, reconcile_s: float = RECONCILE_S):
+        self.config = config
+        self.once = once
+        self.workers = workers
+        self.reconcile_s = reconcile_s
+        self._profile: Profile = config.active_profile
+        self._paused_until: float | None = None
+        self.counters = Counters()
+        self._counters_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._reconcile_now = threading.Event()
+        self._reconciling = threading.Event()
+        self.started = False
+
+    # -- facade ---------------------------------------------------------------------------
+
+    @property
+    def profile(self) -> Profile:
+        return self._profile
+
+    def start(self) -> str:
+        """Start everything; returns the one start-up line."""
+        data = self.config.data_path
+        self.lock = InstanceLock(data)
+        self.lock.acquire()
+        try:
+            self._open(data)
+        except BaseException:
+            self.lock.release()
+            raise
+        self.started = True
+        return self.startup_line()
+
+    def _open(self, data: Path) -> None:
+        self.classifier = open_classifier(self.config.model)
+        self.audit = AuditLog(self.config.audit_file, int(self.config.audit.rotate_mb * 1024 * 1024))
+        self.vault = Vault(self.config.quarantine_dir)
+        for note in self.vault.recover():
+            self._agent_row("error", f"quarantine recovery: {note}")
+        self.state = StateDB(data / "state.sqlite3")
+        now = time.time()
+        first_start = float(self.state.get("first_start") or now)
+        if not self.once:  # --once is not protection: it neither ends a gap nor starts a run
+            self._record_gap()
+            self.state.put(run_started=str(now), heartbeat=str(now), stopped_at="", stop_reason="", first_start=str(first_start))
+        ignored = tuple({data.resolve(), self.config.quarantine_dir.resolve(), self.config.audit_file.parent.resolve()})
+        self.folders = [WatchedFolder(Path(w.path).expanduser().resolve(), w.recursive, w.include, w.exclude, ignored)
+                        for w in self.config.watch]
+        self.decider = FileDecider(self.classifier, self.state, self.audit, self.vault, lambda: self._profile,
+                                   self.config.audit.log_benign, ignored, on_outcome=self._count)
+        self.pipeline = Pipeline(self.decider.handle, workers=self.workers, on_trouble=lambda m: self._agent_row("error", m))
+        self.pipeline.start()
+        for note in self.decider.recover(resubmit=self.pipeline.submit):
+            log.warning(note)
+        backlog = json.loads(self.state.get("backlog") or "[]")
+        self.state.put(backlog="[]")
+        for item in backlog:
+            self.pipeline.submit(Path(os.fsdecode(item.encode("utf-8", "surrogateescape"))))
+        self.watcher = None
+        if not self.once:
+            notices = WatchNotices(warn=self._watch_warning, reconcile=self._request_reconcile)
+            self.watcher = FolderWatcher(self.folders, self._submit, notices)
+            self.watcher.start()
+            self._spawn(self._heartbeat_loop, "veil-heartbeat")
+        self._agent_row("start", f"{'run --once: ' if self.once else ''}profile {self._profile.name}; {self.classifier.describe()}; "
+                                 f"watching {self._watch_list()}")
+        # existing files: all of them with scan_existing (and always for --once); otherwise only
+        # what appeared since Veil first watched (files that came while it was stopped or killed)
+        self._since = {id(f): (0.0 if (self.once or w.scan_existing) else first_start) for f, w in zip(self.folders, self.config.watch)}
+        if self.once:
+            self._reconcile("run --once")
+        else:
+            self._reconciling.set()  # until the first walk is over, nobody may call the agent idle
+            self._spawn(self._reconcile_loop, "veil-reconcile")
+
+    def stop(self, reason: str = "quit") -> None:
+        if not self.started:
+            return
+        self._stop.set()
+        self._reconcile_now.set()
+        if self.watcher is not None:
+            self.watcher.stop()
+        left = self.pipeline.stop()
+        if self.watcher is not None:
+            left += self.watcher.pending()
+        for thread in self._threads:
+            thread.join()
+        self.state.put(backlog=json.dumps([os.fsencode(p).decode("utf-8", "surrogateescape") for p in left]))
+        if not self.once:
+            self.state.put(stopped_at=str(time.time()), stop_reason=reason)
+        self._agent_row("stop", f"{reason}; {self.counters.decided} files decided, {self.counters.flagged} flagged"
+                                + (f", {len(left)} left for the next start" if left else ""))
+        self.state.close()
+        self.classifier.close()
+        self.lock.release()
+        self.started = False
+
+    def pause(self, minutes: float) -> None:
+        self._paused_until = time.time() + minutes * 60
+        self._agent_row("pause", f"paused for {minutes:g} min, until {_iso(self._paused_until)}")
+
+    def resume(self) -> None:
+        if self._paused_until is None:
+            return
+        self._paused_until = None
+        self._agent_row("resume", "protection resumed")
+        self._request_reconcile("resumed after a pause")
+
+    def set_profile(self, name: str) -> None:
+        profile = self.config.profile(name)
+        old, self._profile = self._profile, profile
+        self._agent_row("profile", f"{old.name} -> {profile.name}")
+
+    def status(self) -> dict:
+        paused = self._paused_until is not None and time.time() < self._paused_until
+        return {
+            "state": "failed" if self.pipeline.failed else ("paused" if paused else "protecting"),
+            "profile": self._profile.name,
+            "watching": self.watcher.describe() if self.watcher else [str(f.root) for f in self.folders],
+            "decided": self.counters.decided,
+            "flagged": self.counters.flagged,
+            "errors": self.counters.errors,
+            "backlog": self.pipeline.backlog(),
+            "pending": len(self.watcher.settler) if self.watcher else 0,
+            "last_event": self.counters.last_event,
+        }
+
+    def startup_line(self) -> str:
+        return f"protecting with profile {self._profile.name}; {self.classifier.describe()}; {self.classifier.choice.reason}; " \
+               f"watching {self._watch_list()}"
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Until nothing is pending, queued or in hand (for --once and tests)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        quiet = 0
+        while quiet < 3:  # three looks in a row: a path may be between the settler and the queue
+            busy = self._reconciling.is_set() or (self.watcher is not None and len(self.watcher.settler) > 0) or not self.pipeline.idle()
+            quiet = 0 if busy else quiet + 1
+            if self.pipeline.failed or (deadline is not None and time.monotonic() > deadline):
+                return False
+            time.sleep(0.05)
+        return True
+
+    # -- inside ---------------------------------------------------------------------------
+
+    def _submit(self, path: Path) -> None:
+        if self._paused_until is not None:
+            if time.time() < self._paused_until:
+                return  # paused: the reconcile after resume picks it up
+            self.resume()
+        self.pipeline.submit(path)
+
+    def _count(self, outcome: Outcome) -> None:
+        with self._counters_lock:
+            if outcome.decision in ("benign", "malign", "error"):
+                self.counters.decided += 1
+            self.counters.flagged += outcome.decision == "malign"
+            self.counters.errors += outcome.decision == "error"
+            if outcome.decision in ("malign", "error"):
+                self.counters.last_event = f"{_iso(time.time())} {outcome.path.name}: {outcome.decision}, {outcome.action}"
+            if self.once:
+                self.counters.outcomes.append(outcome)
+
+    def _agent_row(self, event: str, detail: str) -> None:
+        if event == "error":
+            log.warning(detail)
+        self.audit.append(AuditRecord("agent", event, detail=detail, profile=self._profile.name))
+
+    def _watch_warning(self, message: str) -> None:
+        self._agent_row("error", message)
+
+    def _request_reconcile(self, reason: str) -> None:
+        log.info("reconcile requested: %s", reason)
+        if "overflow" in reason:
+            self._agent_row("error", f"{reason}; reconciling every watched folder")
+        self._reconcile_now.set()
+
+    def _reconcile(self, why: str) -> int:
+        """Walk every watched folder; queue each file not decided as it is now."""
+        self._reconciling.set()
+        queued = 0
+        try:
+            for folder in self.folders:
+                since = self._since.get(id(folder), 0.0)
+                for path in folder.walk():
+                    if self._stop.is_set():
+                        return queued
+                    try:
+                        st = os.lstat(path)
+                    except OSError:
+                        continue
+                    if max(st.st_ctime, st.st_mtime) < since or self.state.is_decided(path, Identity.of(st)):
+                        continue
+                    self._submit(path)
+                    queued += 1
+        finally:
+            self._reconciling.clear()
+        log.info("reconcile (%s): %d files queued", why, queued)
+        return queued
+
+    def _reconcile_loop(self) -> None:
+        self._reconcile("start")
+        while not self._stop.is_set():
+            requested = self._reconcile_now.wait(self.reconcile_s)
+            self._reconcile_now.clear()
+            if not self._stop.is_set():
+                self._reconcile("requested" if requested else "periodic")
+
+    def _heartbeat_loop(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            self.state.put(heartbeat=str(time.time()))
+            if self.pipeline.failed:
+                log.error("the pipeline failed: %s", self.pipeline.failed)
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _record_gap(self) -> None:
+        """The audit row for the time between the last run and this one."""
+        started = self.state.get("run_started")
+        if not started:
+            return  # first start on this data dir
+        now = time.time()
+        stopped_at, reason = self.state.get("stopped_at"), self.state.get("stop_reason")
+        if stopped_at:
+            since, why = float(stopped_at), reason or "quit"
+        else:
+            since = float(self.state.get("heartbeat") or started)
+            boot = _boot_time()
+            why = "unknown (the machine restarted)" if boot is not None and boot > since else "killed"
+            why += f"; last heartbeat {_iso(since)}, so it stopped within {HEARTBEAT_S:g} s after"
+        self._agent_row("gap", f"protection stopped {_iso(since)}, resumed {_iso(now)}: {why}")
+
+    def _watch_list(self) -> str:
+        if not self.folders:
+            return "no folders"
+        return ", ".join(f"{f.root}{'' if f.recursive else ' (top level only)'}" for f in self.folders)
+
+
+def run_once(config: Config, announce: Callable[[str], None] = lambda line: None) -> list[Outcome]:
+    """``veil run --once``: decide every watched file not yet decided, act, stop."""
+    app = App(config, once=True)
+    announce(app.start())
+    try:
+        if not app.wait_idle():
+            raise FatalError(app.pipeline.failed or "the workers did not finish")
+    finally:
+        app.stop("run --once finished")
+    return app.counters.outcomes

@@ -1,0 +1,218 @@
+"""One watched file → decision → action → audit row → state, exactly once.
+
+The order makes a kill at any point harmless:
+1. classify (no side effects; a duplicate's scores come from the state database);
+2. record the decision as ``acting`` (with the vault entry id it will get);
+3. act (the vault's own journal makes the move atomic);
+4. write the audit row;
+5. mark the decision ``done``.
+At the next start ``recover`` finishes every ``acting`` row: the action either happened (the file
+is gone, or Veil's stand-in is in its place) or did not (the file is there, unchanged: decided
+again), and the audit row is written unless the log already has it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import stat
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.actions.blur import BlurError, blurred
+from agent.audit import AuditLog, AuditRecord, tail
+from agent.classifier import Classifier
+from agent.decode import DecodeLimits, read_error_message, sniff
+from agent.fsutil import sha256_file
+from agent.policy import Decision, Profile, decide
+from agent.scan import VIDEO_SUFFIXES, ScanItem, ScanResult, _finish, _prepare
+from agent.scan_output import display_path, scan_record
+from agent.state import Identity, KnownContent, StateDB
+from agent.vault import Vault, VaultError, new_entry_id
+
+log = logging.getLogger(__name__)
+
+
+def _is_video(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            kind = sniff(handle.read(32))
+    except OSError:
+        kind = None
+    return kind == "video" or (kind is None and path.suffix.lower() in VIDEO_SUFFIXES)
+
+
+class LockedClassifier:
+    """The model is shared by the worker threads; an interpreter runs one call at a time."""
+
+    def __init__(self, classifier: Classifier):
+        self._classifier = classifier
+        self._lock = threading.Lock()
+        self.backend = classifier.backend
+        self.model = classifier.model
+
+    def classify(self, frames):
+        with self._lock:
+            return self._classifier.classify(frames)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one file (for counters, ``--once``'s exit code and tests)."""
+
+    path: Path
+    decision: str  # benign | malign | error | ignored | standin
+    action: str = "none"
+    detail: str = ""
+
+
+class FileDecider:
+    def __init__(self, classifier: Classifier, state: StateDB, audit: AuditLog, vault: Vault,
+                 profile: Callable[[], Profile], log_benign: bool = False, ignored: tuple[Path, ...] = (),
+                 limits: DecodeLimits = DecodeLimits(), on_outcome: Callable[[Outcome], None] | None = None):
+        self.classifier = LockedClassifier(classifier)
+        self.state, self.audit, self.vault = state, audit, vault
+        self.profile = profile
+        self.log_benign = log_benign
+        self.ignored = ignored
+        self.limits = limits
+        self.on_outcome = on_outcome or (lambda outcome: None)
+        self.model = classifier.model.name
+
+    # -- the pipeline's handler -----------------------------------------------------------
+
+    def handle(self, path: Path) -> None:
+        outcome = self._decide(path)
+        if outcome is not None:
+            self.on_outcome(outcome)
+
+    def _decide(self, path: Path) -> Outcome | None:
+        if any(path == i or i in path.parents for i in self.ignored):
+            return None
+        try:
+            before = os.lstat(path)
+        except OSError:
+            return None  # gone before its turn: nothing to decide
+        if not stat.S_ISREG(before.st_mode):
+            return None  # symlinks are not followed; devices and folders are not files to judge
+        identity = Identity.of(before)
+        if self.state.is_decided(path, identity):
+            return None
+        started = time.perf_counter()
+        try:
+            sha = sha256_file(path)
+            after = os.lstat(path)
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            return self._error(path, identity, "", read_error_message(err), started)
+        if Identity.of(after) != identity:
+            return None  # still being written after all: its next event (or the reconcile) brings it back
+        if self.state.is_standin(sha):
+            self.state.record(path, identity, sha, "standin", None, "none")
+            return Outcome(path, "standin")
+        known = self.state.known_content(sha)
+        if known is None:
+            result = self._classify(path)
+            if result is None:
+                self.state.record(path, identity, sha, "ignored", None, "none")
+                return Outcome(path, "ignored")
+            if result.prediction == "error":
+                return self._error(path, identity, sha, result.error or "unreadable", started)
+            known = KnownContent(result.scores, result.frames, result.worst_frame, result.error)
+            self.state.remember_content(sha, known)
+        profile = self.profile()
+        decision = decide(known.scores, profile)
+        result = ScanResult(path, decision.prediction, (time.perf_counter() - started) * 1000, decision, known.scores,
+                            known.frames, known.worst_frame, known.note)
+        action = self._action_for(decision, profile, _is_video(path))
+        return self._act(path, identity, sha, result, profile, action)
+
+    def _classify(self, path: Path) -> ScanResult | None:
+        prepared = _prepare(ScanItem(path, explicit=False), self.limits)
+        return _finish(prepared, self.classifier, self.profile())
+
+    @staticmethod
+    def _action_for(decision: Decision, profile: Profile, video: bool) -> str:
+        if not decision.flagged:
+            return "none"
+        action = profile.actions.get("video" if video else "folder", "log")
+        return "quarantine" if video and action == "blur" else action
+
+    # -- acting, exactly once -------------------------------------------------------------
+
+    def _act(self, path: Path, identity: Identity, sha: str, result: ScanResult, profile: Profile, action: str) -> Outcome:
+        decision = result.decision.prediction
+        moves = action in ("quarantine", "blur")
+        audited = result.flagged or self.log_benign or action != "none"
+        if not audited:
+            self.state.record(path, identity, sha, decision, result.decision.malign, action)
+            return Outcome(path, decision, action)
+        entry_id = new_entry_id() if moves else ""
+        self.state.record(path, identity, sha, decision, result.decision.malign, action, entry_id, status="acting")
+        detail = ""
+        if moves:
+            try:
+                self.vault.quarantine(path, {"malign": result.decision.malign, "profile": profile.name, "action": action,
+                                             "source": "folder"},
+                                      stand_in=self._blurred if action == "blur" else None, entry_id=entry_id)
+                detail = f"vault entry {entry_id}"
+            except (VaultError, BlurError) as err:
+                detail = f"{action} failed: {err}"
+                log.warning("%s: not %s: %s", display_path(path), "blurred" if action == "blur" else "quarantined", err)
+                self.audit.append(scan_record(result, profile, self.model, "none", detail, error=True, sha256=sha, source="folder"))
+                self.state.record(path, identity, sha, decision, result.decision.malign, "none", detail)
+                return Outcome(path, "error", "none", detail)
+        audit_action = action if action != "none" else ("log" if result.flagged else "none")
+        self.audit.append(scan_record(result, profile, self.model, audit_action, detail, sha256=sha, source="folder"))
+        self.state.finish(path, detail)
+        return Outcome(path, decision, action, detail)
+
+    def _blurred(self, content: bytes) -> bytes:
+        """The blur stand-in, its hash on record before it is written: Veil's own output is
+        never judged again, even after a kill between writing it and the audit row."""
+        stand_in = blurred(content)
+        self.state.add_standin(hashlib.sha256(stand_in).hexdigest())
+        return stand_in
+
+    def _error(self, path: Path, identity: Identity, sha: str, message: str, started: float) -> Outcome:
+        profile = self.profile()
+        result = ScanResult(path, "error", (time.perf_counter() - started) * 1000, error=message)
+        self.state.record(path, identity, sha, "error", None, "none", message, status="acting")
+        self.audit.append(scan_record(result, profile, self.model, "none", message, error=True, sha256=sha, source="folder"))
+        self.state.finish(path)
+        return Outcome(path, "error", "none", message)
+
+    # -- after a kill ---------------------------------------------------------------------
+
+    def recover(self, resubmit: Callable[[Path], None]) -> list[str]:
+        """Finish what a kill interrupted; returns one line per file, for the log."""
+        notes = []
+        recent = tail(self.audit.path, 2000) if self.audit.path.exists() else []
+        logged = {(r["subject"], r["sha256"]) for r in recent if r["source"] == "folder"}
+        for row in self.state.pending():
+            subject = display_path(row.path)
+            try:
+                now_sha = sha256_file(row.path) if row.path.is_file() and not row.path.is_symlink() else None
+            except OSError:
+                now_sha = None
+            if row.action in ("quarantine", "blur") and now_sha == row.sha256:
+                # the move never happened (the vault rolled it back): decide the file again
+                self.state.forget(row.path)
+                resubmit(row.path)
+                notes.append(f"{subject}: {row.action} interrupted; deciding it again")
+                continue
+            if (subject, row.sha256) not in logged and (row.decision in ("malign", "error") or row.action != "none" or self.log_benign):
+                detail = (f"vault entry {row.detail}" if row.action in ("quarantine", "blur") and row.detail else row.detail)
+                self.audit.append(AuditRecord(
+                    "folder", subject, decision=row.decision, action=row.action if row.action != "none" else "log",
+                    detail=f"{detail} (recorded after an interrupted run)".strip(), sha256=row.sha256,
+                    profile=self.profile().name, model=self.model,
+                    malign=f"{row.malign:.4f}" if row.malign is not None else "", threshold=f"{self.profile().threshold:.2f}"))
+                notes.append(f"{subject}: audit row written after an interrupted run")
+            self.state.finish(row.path, row.detail if row.action not in ("quarantine", "blur") else f"vault entry {row.detail}")
+        return notes

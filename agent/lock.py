@@ -1,0 +1,64 @@
+"""One agent per data dir: an exclusive lock on ``<data_dir>/agent.lock``, held while it runs.
+
+The operating system drops the lock when the process dies, however it dies, so a killed agent
+never leaves a stale lock behind; the pid in the file is only there for the message.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from agent.errors import FatalError
+
+
+class AlreadyRunning(FatalError):
+    """Another agent holds the data dir."""
+
+
+class InstanceLock:
+    def __init__(self, data_dir: Path):
+        self.path = data_dir / "agent.lock"
+        self._handle = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+", encoding="utf-8")
+        try:
+            _lock(handle)
+        except OSError:
+            handle.seek(0)
+            other = handle.read().strip() or "unknown"
+            handle.close()
+            raise AlreadyRunning(f"another Veil agent is already running for {self.path.parent} (pid {other}); "
+                                 "stop it first or give this one another data_dir") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            self._handle.close()  # closing drops the lock
+            self._handle = None
+
+    def __enter__(self) -> InstanceLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _lock(handle) -> None:
+    if sys.platform == "win32":
+        import msvcrt
+
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

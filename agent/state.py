@@ -1,0 +1,173 @@
+"""What the agent has decided, kept across restarts (SQLite in the data dir).
+
+- ``files``: one row per path: the stat identity (size, mtime, inode) it was decided at, the
+  content hash, decision and action, and a ``status``: ``acting`` while its action and audit row
+  are under way, ``done`` after. A file whose identity still matches a ``done`` row is not read
+  again after a restart; a row left ``acting`` by a kill is finished at the next start
+  (``pending``), so nothing is decided twice and nothing is lost.
+- ``contents``: the model's scores per content hash, so a duplicate is classified once (its
+  decision under the active profile is recomputed from the scores: profiles can change).
+- ``standins``: hashes of the blurred stand-ins Veil wrote: its own output, never judged again.
+- ``meta``: the agent's own heartbeat and how it last stopped (for audit ``gap`` rows).
+
+One connection in WAL mode, shared by the agent's threads behind a lock; every write commits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.classifier.scores import Scores
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    path BLOB PRIMARY KEY, size INTEGER, mtime_ns INTEGER, inode INTEGER, sha256 TEXT,
+    decision TEXT, malign REAL, action TEXT, detail TEXT, status TEXT, decided_at REAL);
+CREATE TABLE IF NOT EXISTS contents (
+    sha256 TEXT PRIMARY KEY, scores TEXT, frames INTEGER, worst_frame INTEGER, note TEXT, decided_at REAL);
+CREATE TABLE IF NOT EXISTS standins (sha256 TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A file as ``stat`` sees it: if any of these changed, it is another file to decide."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> Identity:
+        return cls(st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+@dataclass(frozen=True)
+class FileRow:
+    path: Path
+    identity: Identity
+    sha256: str
+    decision: str  # benign | malign | error | standin (Veil's own blurred copy)
+    malign: float | None
+    action: str
+    detail: str
+    status: str  # acting | done
+    decided_at: float
+
+
+@dataclass(frozen=True)
+class KnownContent:
+    scores: Scores
+    frames: int
+    worst_frame: int
+    note: str | None  # e.g. where a partial video stopped decoding
+
+
+class StateDB:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # a decision on record survives a power cut
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- files ----------------------------------------------------------------------------
+
+    def lookup(self, path: Path) -> FileRow | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM files WHERE path = ?", (os.fsencode(path),)).fetchone()
+        return _file_row(row) if row else None
+
+    def is_decided(self, path: Path, identity: Identity) -> bool:
+        row = self.lookup(path)
+        return row is not None and row.status == "done" and row.identity == identity
+
+    def record(self, path: Path, identity: Identity, sha256: str, decision: str, malign: float | None,
+               action: str, detail: str = "", status: str = "done") -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (os.fsencode(path), identity.size, identity.mtime_ns, identity.inode, sha256, decision, malign,
+                 action, detail, status, time.time()))
+
+    def finish(self, path: Path, detail: str | None = None) -> None:
+        with self._lock:
+            if detail is None:
+                self._db.execute("UPDATE files SET status = 'done' WHERE path = ?", (os.fsencode(path),))
+            else:
+                self._db.execute("UPDATE files SET status = 'done', detail = ? WHERE path = ?", (detail, os.fsencode(path)))
+
+    def moved(self, source: Path, dest: Path) -> None:
+        """A rename keeps the decision: the row follows the file (same inode, size and mtime)."""
+        with self._lock:
+            self._db.execute("DELETE FROM files WHERE path = ?", (os.fsencode(dest),))
+            self._db.execute("UPDATE files SET path = ? WHERE path = ?", (os.fsencode(dest), os.fsencode(source)))
+
+    def forget(self, path: Path) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM files WHERE path = ?", (os.fsencode(path),))
+
+    def add_standin(self, sha256: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO standins VALUES (?)", (sha256,))
+
+    def is_standin(self, sha256: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM standins WHERE sha256 = ?", (sha256,)).fetchone() is not None
+
+    def pending(self) -> list[FileRow]:
+        """Rows a kill left between decision and audit row."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM files WHERE status = 'acting'").fetchall()
+        return [_file_row(r) for r in rows]
+
+    def count(self, decision: str | None = None) -> int:
+        with self._lock:
+            if decision is None:
+                return self._db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+            return self._db.execute("SELECT COUNT(*) FROM files WHERE decision = ?", (decision,)).fetchone()[0]
+
+    # -- contents -------------------------------------------------------------------------
+
+    def known_content(self, sha256: str) -> KnownContent | None:
+        with self._lock:
+            row = self._db.execute("SELECT scores, frames, worst_frame, note FROM contents WHERE sha256 = ?", (sha256,)).fetchone()
+        if row is None:
+            return None
+        return KnownContent(Scores(tuple(json.loads(row[0]))), row[1], row[2], row[3])
+
+    def remember_content(self, sha256: str, known: KnownContent) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO contents VALUES (?, ?, ?, ?, ?, ?)",
+                             (sha256, json.dumps(list(known.scores.probs)), known.frames, known.worst_frame, known.note, time.time()))
+
+    # -- meta -----------------------------------------------------------------------------
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def put(self, **values: str) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            for key, value in values.items():
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+            self._db.execute("COMMIT")
+
+
+def _file_row(row: tuple) -> FileRow:
+    return FileRow(Path(os.fsdecode(row[0])), Identity(row[1], row[2], row[3]), row[4], row[5], row[6], row[7], row[8], row[9], row[10])
