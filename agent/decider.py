@@ -27,6 +27,7 @@ from agent.actions.blur import BlurError, blurred
 from agent.audit import AuditLog, AuditRecord, tail
 from agent.classifier import Classifier
 from agent.decode import DecodeLimits, read_error_message, sniff
+from agent.faults import kill_point
 from agent.fsutil import sha256_file
 from agent.policy import Decision, Profile, decide
 from agent.scan import VIDEO_SUFFIXES, ScanItem, ScanResult, _finish, _prepare
@@ -154,6 +155,7 @@ class FileDecider:
             return Outcome(path, decision, action)
         entry_id = new_entry_id() if moves else ""
         self.state.record(path, identity, sha, decision, result.decision.malign, action, entry_id, status="acting")
+        kill_point("folder:decided")
         detail = ""
         if moves:
             try:
@@ -167,8 +169,10 @@ class FileDecider:
                 self.audit.append(scan_record(result, profile, self.model, "none", detail, error=True, sha256=sha, source="folder"))
                 self.state.record(path, identity, sha, decision, result.decision.malign, "none", detail)
                 return Outcome(path, "error", "none", detail)
+        kill_point("folder:acted")
         audit_action = action if action != "none" else ("log" if result.flagged else "none")
         self.audit.append(scan_record(result, profile, self.model, audit_action, detail, sha256=sha, source="folder"))
+        kill_point("folder:audited")
         self.state.finish(path, detail)
         return Outcome(path, decision, action, detail)
 

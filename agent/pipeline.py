@@ -3,7 +3,8 @@ a supervisor keeps alive.
 
 - ``submit`` blocks while the queue is full: that is the back-pressure. The folder watcher keeps
   collecting events meanwhile, so a burst slows Veil down but loses nothing.
-- A path already waiting is not queued twice.
+- A path already waiting is not queued twice, and a path is never in two workers' hands at once:
+  one submitted again while in hand is queued again when that worker is done with it.
 - A worker whose handler raises is a crashed worker: the supervisor starts a new one. A worker
   busy with one item for longer than ``stuck_after_s`` is stuck: it is left to finish (Python
   cannot kill a thread) and a replacement takes its place. Both draw on a restart budget; when
@@ -45,6 +46,8 @@ class Pipeline:
         self.on_trouble = on_trouble or (lambda message: log.error(message))
         self._queue: collections.deque[Path] = collections.deque()
         self._queued: set[Path] = set()
+        self._in_hand: set[Path] = set()
+        self._again: set[Path] = set()
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._workers: list[_Worker] = []
@@ -61,6 +64,9 @@ class Pipeline:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             if path in self._queued:
+                return True
+            if path in self._in_hand:
+                self._again.add(path)
                 return True
             while len(self._queue) >= self.capacity and not self._stop.is_set():
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -112,9 +118,10 @@ class Pipeline:
             if worker.thread.is_alive():
                 log.warning("worker %s still busy with %s at stop", worker.thread.name, worker.busy_with)
         with self._cond:
-            left = list(self._queue)
+            left = list(self._queue) + [p for p in self._again if p not in self._queued]
             self._queue.clear()
             self._queued.clear()
+            self._again.clear()
         return left
 
     # -- workers --------------------------------------------------------------------------
@@ -136,6 +143,7 @@ class Pipeline:
                 return None
             path = self._queue.popleft()
             self._queued.discard(path)
+            self._in_hand.add(path)
             worker.busy_with, worker.busy_since = path, time.monotonic()
             self._cond.notify_all()
             return path
@@ -149,14 +157,21 @@ class Pipeline:
                 self.handle(path)
             except Exception as err:  # the handler should never raise: this worker has crashed
                 log.exception("worker crashed on %s", path)
-                with self._cond:
-                    worker.busy_with = None
+                self._done(worker, path)
                 self.on_trouble(f"worker crashed on {path}: {type(err).__name__}: {err}")
                 return
-            with self._cond:
-                worker.busy_with = None
-                self.done_count += 1
-                self._cond.notify_all()
+            self._done(worker, path)
+
+    def _done(self, worker: _Worker, path: Path) -> None:
+        with self._cond:
+            worker.busy_with = None
+            self._in_hand.discard(path)
+            self.done_count += 1
+            if path in self._again and not self._stop.is_set():
+                self._again.discard(path)
+                self._queue.append(path)  # may exceed capacity by the few paths in hand: never blocks a worker
+                self._queued.add(path)
+            self._cond.notify_all()
 
     def _supervise(self) -> None:
         while not self._stop.wait(0.5):

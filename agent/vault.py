@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import secrets
-import signal
 import stat
 import struct
 import time
@@ -38,6 +37,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from agent.errors import FatalError, VeilError
+from agent.faults import kill_point
 from agent.fsutil import fsync_dir, sha256_file, write_durably
 
 MAGIC = b"VEILQ1\n"
@@ -58,12 +58,6 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.b64decode(text.encode("ascii"))
-
-
-def _fault(point: str) -> None:
-    """Fault-injection hook for the crash tests: die here if told to (never set in use)."""
-    if os.environ.get("VEIL_TEST_KILL_AT") == point:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class Keyring:
@@ -195,7 +189,7 @@ class Vault:
         content_sha = hashlib.sha256(content).hexdigest()
         if (during.st_size, during.st_mtime_ns, during.st_ino) != (before.st_size, before.st_mtime_ns, before.st_ino) or len(content) != before.st_size:
             raise VaultError("file changed while being read; left in place")
-        _fault("read")
+        kill_point("read")
 
         replacement = stand_in(content) if stand_in else None
         entry_id = entry_id or new_entry_id()
@@ -213,9 +207,9 @@ class Vault:
         target = self._entry_path(entry_id)
         try:
             write_durably(journal, json.dumps({"original_b64": meta["original_b64"], "sha256": content_sha}).encode())
-            _fault("journal-written")
+            kill_point("journal-written")
             write_durably(target, sealed)
-            _fault("entry-written")
+            kill_point("entry-written")
             if hashlib.sha256(target.read_bytes()).digest() != hashlib.sha256(sealed).digest():
                 raise OSError("the sealed copy read back differently")
         except OSError as err:
@@ -231,7 +225,7 @@ class Vault:
             fsync_dir(self.folder)
             reason = err if isinstance(err, VaultError) else (err.strerror or err)
             raise VaultError(f"could not remove the original ({reason}); file left in place") from None
-        _fault("original-removed")
+        kill_point("original-removed")
         journal.unlink(missing_ok=True)
         fsync_dir(self.folder)
         return Sealed(entry_id, content_sha)

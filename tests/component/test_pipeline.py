@@ -1,0 +1,143 @@
+"""The work queue and its supervisor, with real threads: back-pressure, de-duplication, crashed
+and stuck workers, the restart budget, and what stop hands back."""
+
+import threading
+import time
+from pathlib import Path
+
+from agent.pipeline import Pipeline
+
+
+def test_back_pressure_blocks_submit_and_loses_nothing():
+    release, seen = threading.Event(), []
+
+    def handle(path):
+        release.wait()
+        seen.append(path)
+
+    pipeline = Pipeline(handle, workers=1, capacity=2)
+    pipeline.start()
+    try:
+        assert pipeline.submit(Path("0"))
+        time.sleep(0.2)  # the worker holds "0"
+        assert pipeline.submit(Path("1")) and pipeline.submit(Path("2"))
+        assert pipeline.submit(Path("1"))  # already waiting: not queued twice
+        assert not pipeline.submit(Path("3"), timeout=0.3)  # full: the producer waits
+        release.set()
+        assert pipeline.submit(Path("3"), timeout=5)
+        assert pipeline.wait_idle(5)
+    finally:
+        pipeline.stop()
+    assert seen == [Path(str(i)) for i in range(4)]
+
+
+def test_crashed_worker_is_replaced_and_work_goes_on():
+    troubles, seen = [], []
+
+    def handle(path):
+        if path.name == "bad":
+            raise RuntimeError("boom")
+        seen.append(path.name)
+
+    pipeline = Pipeline(handle, workers=1, on_trouble=troubles.append)
+    pipeline.start()
+    try:
+        for name in ("a", "bad", "b", "c"):
+            pipeline.submit(Path(name))
+        deadline = time.monotonic() + 5
+        while len(seen) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        pipeline.stop()
+    assert seen == ["a", "b", "c"]
+    assert len(troubles) == 1 and "crashed on bad" in troubles[0] and "boom" in troubles[0]
+    assert pipeline.failed is None
+
+
+def test_stuck_worker_gets_a_replacement():
+    unstick, troubles, seen = threading.Event(), [], []
+
+    def handle(path):
+        if path.name == "slow":
+            unstick.wait(10)
+        seen.append(path.name)
+
+    pipeline = Pipeline(handle, workers=1, stuck_after_s=0.5, on_trouble=troubles.append)
+    pipeline.start()
+    try:
+        pipeline.submit(Path("slow"))
+        pipeline.submit(Path("next"))
+        deadline = time.monotonic() + 5
+        while "next" not in seen and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "next" in seen  # done by the replacement while "slow" still hangs
+        assert any("stuck on slow" in t for t in troubles)
+    finally:
+        unstick.set()
+        pipeline.stop()
+    assert seen == ["next", "slow"]
+
+
+def test_restart_budget_ends_in_a_clear_failure():
+    troubles = []
+
+    def handle(path):
+        raise OSError("always")
+
+    pipeline = Pipeline(handle, workers=1, restarts=2, restart_window_s=60, on_trouble=troubles.append)
+    pipeline.start()
+    try:
+        for i in range(5):
+            pipeline.submit(Path(str(i)), timeout=1)
+        deadline = time.monotonic() + 10
+        while pipeline.failed is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        left = pipeline.stop()
+    assert pipeline.failed and "giving up" in pipeline.failed
+    assert left  # what was never started is handed back, to be kept for the next start
+
+
+def test_stop_finishes_the_item_in_hand_and_returns_the_rest():
+    started = threading.Event()
+    done = []
+
+    def handle(path):
+        started.set()
+        time.sleep(0.3)
+        done.append(path.name)
+
+    pipeline = Pipeline(handle, workers=1)
+    pipeline.start()
+    for name in "abcd":
+        pipeline.submit(Path(name))
+    started.wait(5)
+    left = pipeline.stop()
+    assert done == ["a"] and [p.name for p in left] == ["b", "c", "d"]
+
+
+def test_a_path_is_never_in_two_hands_at_once():
+    active, overlaps, runs = set(), [], []
+    lock = threading.Lock()
+
+    def handle(path):
+        with lock:
+            if path in active:
+                overlaps.append(path)
+            active.add(path)
+        time.sleep(0.2)
+        with lock:
+            active.discard(path)
+            runs.append(path)
+
+    pipeline = Pipeline(handle, workers=2)
+    pipeline.start()
+    try:
+        pipeline.submit(Path("same"))
+        time.sleep(0.05)
+        pipeline.submit(Path("same"))  # in hand: queued again for after
+        pipeline.submit(Path("same"))  # already queued again: not a third time
+        assert pipeline.wait_idle(5)
+    finally:
+        pipeline.stop()
+    assert overlaps == [] and runs == [Path("same"), Path("same")]

@@ -1,0 +1,189 @@
+"""``veil run``: the folder agent in its own process, on real folders, with the real model."""
+
+import errno
+import os
+import shutil
+import signal
+import time
+
+import pytest
+
+from agent.audit import verify
+from tests.agent_process import Agent, audit_of, folder_rows, run_veil, vault_entries, wait_until, write_config
+from tests.conftest import CANARIES, PHOTOS
+
+CANARY = CANARIES / "porn-a.png"
+PHOTO = PHOTOS / "scikit-coffee.jpg"
+
+
+@pytest.fixture
+def watched(tmp_path):
+    folder = tmp_path / "Downloads"
+    folder.mkdir()
+    return folder, tmp_path / "data", write_config(tmp_path, [folder])
+
+
+def _write_slowly(path, data, chunks=8, pause=0.25):
+    with open(path, "wb") as handle:
+        for i in range(chunks):
+            handle.write(data[i * len(data) // chunks:(i + 1) * len(data) // chunks])
+            handle.flush()
+            time.sleep(pause)
+
+
+def test_new_files_are_decided_once_complete(watched):
+    folder, data, config = watched
+    agent = Agent(config)
+    try:
+        start_line = next(line for line in agent.lines if "protecting with profile" in line)
+        assert "child" in start_line and "threads" in start_line and str(folder) in start_line
+        shutil.copy(PHOTO, folder / "photo.jpg")
+        shutil.copy(CANARY, folder / "dl.png.crdownload")  # a browser download, then its rename
+        os.rename(folder / "dl.png.crdownload", folder / "dl.png")
+        (folder / "new" / "deeper").mkdir(parents=True)  # a new sub-folder, filled at once
+        shutil.copy(CANARIES / "hentai-a.png", folder / "new" / "deeper" / "h.png")
+        _write_slowly(folder / "slow.png", CANARY.read_bytes())  # written over two seconds
+        assert wait_until(lambda: len(folder_rows(data)) >= 4, 60), audit_of(data)
+        time.sleep(1.0)
+    finally:
+        assert agent.stop() == 0
+    assert sorted(p.name for p in folder.rglob("*") if p.is_file()) == ["photo.jpg"]
+    assert (folder / "photo.jpg").read_bytes() == PHOTO.read_bytes()
+    rows = folder_rows(data)
+    by_name = {os.path.basename(r["subject"]): r for r in rows}
+    assert len(rows) == 4 and set(by_name) == {"photo.jpg", "dl.png", "h.png", "slow.png"}
+    assert by_name["photo.jpg"]["decision"] == "benign" and by_name["photo.jpg"]["action"] == "none"
+    for name in ("dl.png", "h.png", "slow.png"):
+        assert by_name[name]["decision"] == "malign" and by_name[name]["action"] == "quarantine"
+    assert not any(r["decision"] == "error" for r in rows)  # the slow file was never read half-written
+    assert len(vault_entries(data)) == 3
+    events = [r["subject"] for r in audit_of(data) if r["source"] == "agent"]
+    assert events == ["start", "stop"]
+    assert verify(data / "audit" / "audit.csv").ok
+
+
+def test_restart_decides_nothing_twice_and_audits_the_gap(watched):
+    folder, data, config = watched
+    shutil.copy(PHOTO, folder / "before.jpg")
+    shutil.copy(CANARY, folder / "before.png")
+    agent = Agent(config)
+    assert wait_until(lambda: len(folder_rows(data)) == 2, 60)  # scan_existing: both decided
+    assert agent.stop() == 0
+    shutil.copy(PHOTOS / "scikit-chelsea.jpg", folder / "while-stopped.jpg")
+    agent = Agent(config)
+    assert wait_until(lambda: len(folder_rows(data)) == 3, 60)
+    time.sleep(1.0)
+    assert agent.stop() == 0
+    rows = folder_rows(data)
+    assert sorted(os.path.basename(r["subject"]) for r in rows) == ["before.jpg", "before.png", "while-stopped.jpg"]
+    gaps = [r for r in audit_of(data) if r["subject"] == "gap"]
+    assert len(gaps) == 1 and "quit (SIGTERM)" in gaps[0]["detail"]
+
+
+def test_killed_agent_leaves_a_killed_gap_row(watched):
+    folder, data, config = watched
+    agent = Agent(config)
+    assert agent.kill() == -signal.SIGKILL
+    agent = Agent(config)
+    agent.stop()
+    gaps = [r for r in audit_of(data) if r["subject"] == "gap"]
+    assert len(gaps) == 1 and ": killed" in gaps[0]["detail"]
+    assert verify(data / "audit" / "audit.csv").ok
+
+
+def test_one_agent_per_data_dir(watched):
+    _, _, config = watched
+    agent = Agent(config)
+    try:
+        second = run_veil("run", "--no-tray", "--config", str(config), timeout=60)
+    finally:
+        agent.stop()
+    assert second.returncode == 2
+    assert "another Veil agent is already running" in second.stderr and str(agent.proc.pid) in second.stderr
+
+
+def test_watched_folder_deleted_and_recreated_resumes(watched):
+    folder, data, config = watched
+    agent = Agent(config)
+    try:
+        shutil.rmtree(folder)
+        time.sleep(1.5)
+        folder.mkdir()
+        time.sleep(1.5)  # the health check re-watches it
+        shutil.copy(CANARY, folder / "after.png")
+        assert wait_until(lambda: not (folder / "after.png").exists(), 30)
+    finally:
+        agent.stop()
+    notes = [r["detail"] for r in audit_of(data) if r["source"] == "agent" and r["subject"] == "error"]
+    assert any("was removed" in n for n in notes) and any("is back" in n for n in notes)
+    assert [r["action"] for r in folder_rows(data)] == ["quarantine"]
+
+
+def test_symlink_out_of_the_tree_is_not_followed(watched, tmp_path):
+    folder, data, config = watched
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copy(CANARY, outside / "elsewhere.png")
+    (folder / "link.png").symlink_to(outside / "elsewhere.png")
+    (folder / "linkdir").symlink_to(outside)
+    outcome = run_veil("run", "--once", "--config", str(config))
+    assert outcome.returncode == 0, outcome.stderr
+    assert (outside / "elsewhere.png").read_bytes() == CANARY.read_bytes()
+    assert (folder / "link.png").is_symlink() and folder_rows(data) == []
+
+
+def test_run_once_exit_codes_and_output(watched):
+    folder, data, config = watched
+    shutil.copy(PHOTO, folder / "a.jpg")
+    assert run_veil("run", "--once", "--config", str(config)).returncode == 0
+    (folder / "broken.jpg").write_bytes(PHOTO.read_bytes()[:300])
+    unreadable = run_veil("run", "--once", "--config", str(config))
+    assert unreadable.returncode == 3 and "broken.jpg" in unreadable.stdout
+    shutil.copy(CANARY, folder / "c.png")
+    flagged = run_veil("run", "--once", "--config", str(config))
+    assert flagged.returncode == 1 and "malign\tquarantine" in flagged.stdout
+    assert "1 files decided, 1 flagged" in flagged.stderr  # a.jpg and broken.jpg were decided before
+    assert [os.path.basename(r["subject"]) for r in folder_rows(data)] == ["a.jpg", "broken.jpg", "c.png"]
+
+
+@pytest.mark.parametrize("point", ["folder:decided", "vault:entry-written", "folder:acted", "folder:audited"])
+def test_sigkill_at_each_step_decides_exactly_once(watched, point):
+    folder, data, config = watched
+    shutil.copy(CANARY, folder / "c.png")
+    vault_point = point.split(":", 1)[1] if point.startswith("vault:") else point
+    killed = run_veil("run", "--once", "--config", str(config), env={"VEIL_TEST_KILL_AT": vault_point})
+    assert killed.returncode == -signal.SIGKILL
+    again = run_veil("run", "--once", "--config", str(config))
+    assert again.returncode in (0, 1), again.stderr
+    rows = folder_rows(data, folder / "c.png")
+    assert len(rows) == 1 and rows[0]["action"] == "quarantine", rows
+    assert not (folder / "c.png").exists() and len(vault_entries(data)) == 1
+    assert verify(data / "audit" / "audit.csv").ok
+    assert run_veil("run", "--once", "--config", str(config)).returncode == 0  # nothing left to decide
+
+
+def test_inotify_limit_falls_back_to_polling(tmp_path, monkeypatch):
+    """The per-user inotify limits are an OS edge: simulated by failing the watch as the kernel would."""
+    from watchdog.observers import Observer
+
+    from agent.app import App
+    from agent.config import load_config
+
+    folder = tmp_path / "w"
+    folder.mkdir()
+    config = load_config(write_config(tmp_path, [folder]))
+
+    def no_more_watches(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "inotify watch limit reached")
+
+    monkeypatch.setattr(Observer, "schedule", no_more_watches)
+    app = App(config)
+    app.start()
+    try:
+        shutil.copy(CANARY, folder / "c.png")
+        assert wait_until(lambda: not (folder / "c.png").exists(), 30)
+        assert any("(polling)" in w for w in app.status()["watching"])
+    finally:
+        app.stop()
+    warnings = [r["detail"] for r in audit_of(tmp_path / "data") if r["subject"] == "error"]
+    assert any("max_user_watches" in w and "polling" in w for w in warnings)
