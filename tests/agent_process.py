@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.audit import log_files
 from agent.audit import _rows as audit_rows
+from agent.audit import log_files
 from tests.conftest import REPO
 
 

@@ -15,6 +15,26 @@ from tests.conftest import CANARIES, PHOTOS
 BENIGN = ("scikit-coffee.jpg", "scikit-chelsea.jpg", "plasma-autumn.jpg", "lomiri-bridge_by_sander_klootwijk.jpg")
 
 
+def child_flagged_canaries() -> list[Path]:
+    """The robust canaries the child profile must flag (the porn, hentai and sexy ones; not the
+    drawing canaries or the borderline ones, which exist to sit near thresholds)."""
+    from tests.conftest import canary_index
+
+    return [CANARIES / f"{name}.png" for name, spec in sorted(canary_index().items())
+            if spec["robust"] and max(spec["target"], key=spec["target"].get) in ("porn", "hentai", "sexy")]
+
+
+def child_benign_photos(classifier) -> list[Path]:
+    """The real photos the model calls benign under the child profile: abstract wallpapers among
+    them are false alarms (models/preprocess-study.json), and a test of the agent's plumbing must
+    know which files Veil will rightly leave alone."""
+    from agent.policy import BUILTIN_PROFILES
+    from agent.scan import scan
+
+    results = scan(sorted(PHOTOS.glob("*.jpg")), classifier, BUILTIN_PROFILES["child"], threads=2)
+    return [r.path for r in results if r.prediction == "benign"]
+
+
 def photo(name: str = "scikit-coffee.jpg") -> Image.Image:
     return Image.open(PHOTOS / name).convert("RGB")
 
