@@ -4,7 +4,8 @@ watchdog observes each ``[[watch]]`` folder (inotify on Linux). Its events only 
 pending; a ticker thread decides when a pending file is complete:
 
 - after a close-after-write with no other writer left open (inotify's ``IN_CLOSE_WRITE``), once
-  it has been quiet for ``quiet_s`` and ``stat`` agrees;
+  it has been quiet for ``closed_quiet_s`` (a writer that closes and reopens shows up in that
+  time as a new open or write);
 - otherwise (no close events: other platforms, polling) when two ``stat`` calls ``quiet_s``
   apart see the same size and mtime;
 - a writer that keeps the file open but stops writing for ``idle_s`` is treated as done, so a
@@ -105,8 +106,9 @@ class _Pending:
 class Settler:
     """Pending paths → the ones that are complete now. Thread-safe; never blocks the caller."""
 
-    def __init__(self, quiet_s: float = 0.5, idle_s: float = 30.0, clock: Callable[[], float] = time.monotonic):
-        self.quiet_s, self.idle_s, self.clock = quiet_s, idle_s, clock
+    def __init__(self, quiet_s: float = 0.5, idle_s: float = 30.0, closed_quiet_s: float = 0.1,
+                 clock: Callable[[], float] = time.monotonic):
+        self.quiet_s, self.idle_s, self.closed_quiet_s, self.clock = quiet_s, idle_s, closed_quiet_s, clock
         self._pending: dict[Path, _Pending] = {}
         self._lock = threading.Lock()
 
@@ -147,7 +149,7 @@ class Settler:
         """Remove and return the paths whose files are complete now; drop vanished ones."""
         now = self.clock()
         with self._lock:
-            candidates = [(p, e) for p, e in self._pending.items() if now - e.last_event >= (self.quiet_s if e.closed else 0)]
+            candidates = [(p, e) for p, e in self._pending.items() if now - e.last_event >= (self.closed_quiet_s if e.closed else 0)]
         ready = []
         for path, entry in candidates:
             quiet = now - entry.last_event
@@ -166,7 +168,7 @@ class Settler:
                 if entry.opens > 0 and quiet < self.idle_s:
                     continue  # someone still has it open for writing
                 if entry.closed and entry.opens == 0:
-                    settled = True  # closed after writing, quiet since: complete
+                    settled = quiet >= self.closed_quiet_s  # closed after writing, quiet since: complete
                 else:
                     settled = entry.last_stat == identity and quiet >= self.quiet_s
                 if settled:
@@ -200,7 +202,7 @@ class FolderWatcher:
     block: that is the back-pressure, and events keep being collected meanwhile)."""
 
     def __init__(self, folders: list[WatchedFolder], on_ready: Callable[[Path], None], notices: WatchNotices | None = None,
-                 quiet_s: float = 0.5, idle_s: float = 30.0, tick_s: float = 0.2, health_s: float = 1.0, poll_s: float = 2.0):
+                 quiet_s: float = 0.5, idle_s: float = 30.0, tick_s: float = 0.1, health_s: float = 1.0, poll_s: float = 2.0):
         self.settler = Settler(quiet_s, idle_s)
         self.on_ready = on_ready
         self.notices = notices or WatchNotices()

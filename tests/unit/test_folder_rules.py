@@ -50,12 +50,12 @@ class Clock:
 def test_closed_after_write_is_ready_once_quiet(tmp_path):
     clock, path = Clock(), tmp_path / "a.jpg"
     path.write_bytes(b"12345")
-    settler = Settler(quiet_s=0.5, idle_s=30, clock=clock)
+    settler = Settler(quiet_s=0.5, idle_s=30, closed_quiet_s=0.1, clock=clock)
     settler.changed(path)
     settler.opened(path)
     settler.closed(path, wrote=True)
     assert settler.due() == []  # not quiet yet
-    clock.now += 0.6
+    clock.now += 0.15
     assert settler.due() == [path] and len(settler) == 0
 
 
