@@ -256,7 +256,10 @@ class App:
                         continue
                     if max(st.st_ctime, st.st_mtime) < since or self.state.is_decided(path, Identity.of(st)):
                         continue
-                    self._submit(path)
+                    if self.watcher is not None and time.time() - max(st.st_ctime, st.st_mtime) < 2.0:
+                        self.watcher.settler.changed(path)  # maybe still being written: settle it first
+                    else:
+                        self._submit(path)
                     queued += 1
         finally:
             self._reconciling.clear()

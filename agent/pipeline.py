@@ -63,18 +63,22 @@ class Pipeline:
         """Queue ``path``; blocks while the queue is full. False if stopped or timed out."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            if path in self._queued:
-                return True
-            if path in self._in_hand:
-                self._again.add(path)
-                return True
-            while len(self._queue) >= self.capacity and not self._stop.is_set():
+            while True:
+                # checked again after every wait: meanwhile another producer may have queued the
+                # same path, and a worker taken it in hand
+                if path in self._queued:
+                    return True
+                if path in self._in_hand:
+                    self._again.add(path)
+                    return True
+                if self._stop.is_set():
+                    return False
+                if len(self._queue) < self.capacity:
+                    break
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
                 self._cond.wait(0.2 if remaining is None else min(0.2, remaining))
-            if self._stop.is_set():
-                return False
             self._queue.append(path)
             self._queued.add(path)
             self._cond.notify_all()

@@ -110,12 +110,6 @@ class StateDB:
             else:
                 self._db.execute("UPDATE files SET status = 'done', detail = ? WHERE path = ?", (detail, os.fsencode(path)))
 
-    def moved(self, source: Path, dest: Path) -> None:
-        """A rename keeps the decision: the row follows the file (same inode, size and mtime)."""
-        with self._lock:
-            self._db.execute("DELETE FROM files WHERE path = ?", (os.fsencode(dest),))
-            self._db.execute("UPDATE files SET path = ? WHERE path = ?", (os.fsencode(dest), os.fsencode(source)))
-
     def forget(self, path: Path) -> None:
         with self._lock:
             self._db.execute("DELETE FROM files WHERE path = ?", (os.fsencode(path),))
@@ -133,12 +127,6 @@ class StateDB:
         with self._lock:
             rows = self._db.execute("SELECT * FROM files WHERE status = 'acting'").fetchall()
         return [_file_row(r) for r in rows]
-
-    def count(self, decision: str | None = None) -> int:
-        with self._lock:
-            if decision is None:
-                return self._db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
-            return self._db.execute("SELECT COUNT(*) FROM files WHERE decision = ?", (decision,)).fetchone()[0]
 
     # -- contents -------------------------------------------------------------------------
 

@@ -141,3 +141,40 @@ def test_a_path_is_never_in_two_hands_at_once():
     finally:
         pipeline.stop()
     assert overlaps == [] and runs == [Path("same"), Path("same")]
+
+
+def test_no_path_in_two_hands_under_contention():
+    """Three producers hammering 20 paths into a small queue (so they wait for room): a path
+    queued by one producer while another waited must still never reach two workers at once."""
+    import random
+
+    active, overlaps = set(), []
+    lock = threading.Lock()
+
+    def handle(path):
+        with lock:
+            if path in active:
+                overlaps.append(path)
+            active.add(path)
+        time.sleep(random.random() * 0.002)
+        with lock:
+            active.discard(path)
+
+    pipeline = Pipeline(handle, workers=2, capacity=8)
+    pipeline.start()
+
+    def produce(seed):
+        rng = random.Random(seed)
+        for _ in range(5000):
+            pipeline.submit(Path(f"/p/{rng.randrange(20)}"))
+
+    producers = [threading.Thread(target=produce, args=(i,)) for i in range(3)]
+    try:
+        for t in producers:
+            t.start()
+        for t in producers:
+            t.join()
+        assert pipeline.wait_idle(10)
+    finally:
+        pipeline.stop()
+    assert overlaps == []

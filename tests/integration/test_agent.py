@@ -187,3 +187,45 @@ def test_inotify_limit_falls_back_to_polling(tmp_path, monkeypatch):
         app.stop()
     warnings = [r["detail"] for r in audit_of(tmp_path / "data") if r["subject"] == "error"]
     assert any("max_user_watches" in w and "polling" in w for w in warnings)
+
+
+def test_duplicates_are_classified_once(watched):
+    import sqlite3
+
+    folder, data, config = watched
+    for i in range(3):
+        shutil.copy(PHOTO, folder / f"same-{i}.jpg")
+    for i in range(2):
+        shutil.copy(CANARY, folder / f"dup-{i}.png")
+    assert run_veil("run", "--once", "--config", str(config)).returncode == 1
+    with sqlite3.connect(data / "state.sqlite3") as db:
+        assert db.execute("SELECT COUNT(*) FROM contents").fetchone()[0] == 2  # two contents, five files
+        assert db.execute("SELECT COUNT(*) FROM files WHERE status = 'done'").fetchone()[0] == 5
+    rows = folder_rows(data)
+    assert sorted(r["action"] for r in rows) == ["none"] * 3 + ["quarantine"] * 2  # every copy acted on
+    assert len(vault_entries(data)) == 2
+
+
+def test_veil_never_judges_its_own_outputs(tmp_path):
+    folder = tmp_path / "home"
+    folder.mkdir()
+    # the data dir (vault, audit, state) inside the watched tree, and blur as the folder action
+    config = tmp_path / "config.toml"
+    config.write_text(f'[agent]\ndata_dir = "{folder / ".veil"}"\n[screen]\nenabled = false\n[audit]\nlog_benign = true\n'
+                      '[profiles.child]\nactions = { folder = "blur", screen = "blur", video = "quarantine" }\n'
+                      f'[[watch]]\npath = "{folder}"\ninclude = ["*"]\n')
+    shutil.copy(CANARY, folder / "c.png")
+    data = folder / ".veil"
+    assert run_veil("run", "--once", "--config", str(config)).returncode == 1
+    standin = (folder / "c.png").read_bytes()
+    assert standin != CANARY.read_bytes()  # blurred in place
+    agent = Agent(config)
+    try:
+        shutil.copy(folder / "c.png", folder / "copy-of-standin.png")  # Veil's output, under a new name
+        time.sleep(3)
+    finally:
+        agent.stop()
+    assert run_veil("run", "--once", "--config", str(config)).returncode == 0
+    rows = folder_rows(data)
+    assert [(os.path.basename(r["subject"]), r["action"]) for r in rows] == [("c.png", "blur")]
+    assert (folder / "c.png").read_bytes() == standin and not any(".veil" in r["subject"] for r in rows)
