@@ -246,6 +246,8 @@ class App:
         queued = 0
         try:
             for folder in self.folders:
+                if self.once and not folder.root.is_dir():
+                    log.warning("watched folder %s does not exist; nothing to check there", folder.root)
                 since = self._since.get(id(folder), 0.0)
                 for path in folder.walk():
                     if self._stop.is_set():
