@@ -30,12 +30,19 @@ from agent.decode import DecodeLimits, read_error_message, sniff
 from agent.faults import kill_point
 from agent.fsutil import sha256_file
 from agent.policy import Decision, Profile, decide
-from agent.scan import VIDEO_SUFFIXES, ScanItem, ScanResult, _finish, _prepare
+from agent.scan import VIDEO_SUFFIXES, ScanItem, ScanResult, classify_prepared, prepare_file
 from agent.scan_output import display_path, scan_record
 from agent.state import Identity, KnownContent, StateDB
 from agent.vault import Vault, VaultError, new_entry_id
 
 log = logging.getLogger(__name__)
+
+
+def _identity_now(path: Path) -> Identity | None:
+    try:
+        return Identity.of(os.lstat(path))
+    except OSError:
+        return None
 
 
 def _is_video(path: Path) -> bool:
@@ -122,6 +129,8 @@ class FileDecider:
             if result is None:
                 self.state.record(path, identity, sha, "ignored", None, "none")
                 return Outcome(path, "ignored")
+            if _identity_now(path) != identity:
+                return None  # changed while decoded: judged again once it settles
             if result.prediction == "error":
                 return self._error(path, identity, sha, result.error or "unreadable", started)
             known = KnownContent(result.scores, result.frames, result.worst_frame, result.error)
@@ -134,8 +143,8 @@ class FileDecider:
         return self._act(path, identity, sha, result, profile, action)
 
     def _classify(self, path: Path) -> ScanResult | None:
-        prepared = _prepare(ScanItem(path, explicit=False), self.limits)
-        return _finish(prepared, self.classifier, self.profile())
+        prepared = prepare_file(ScanItem(path, explicit=False), self.limits)
+        return classify_prepared(prepared, self.classifier, self.profile())
 
     @staticmethod
     def _action_for(decision: Decision, profile: Profile, video: bool) -> str:

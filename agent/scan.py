@@ -105,7 +105,8 @@ class _Prepared:
     seconds: float
 
 
-def _prepare(item: ScanItem, limits: DecodeLimits) -> _Prepared:
+def prepare_file(item: ScanItem, limits: DecodeLimits) -> _Prepared:
+    """Sniff and decode one file (any thread: no model here)."""
     started = time.perf_counter()
     if item.error:
         return _Prepared(item, None, None, item.error, 0.0)
@@ -125,7 +126,8 @@ def _prepare(item: ScanItem, limits: DecodeLimits) -> _Prepared:
     return _Prepared(item, decoded, "image", None, time.perf_counter() - started)
 
 
-def _finish(prepared: _Prepared, classifier: Classifier, profile: Profile) -> ScanResult | None:
+def classify_prepared(prepared: _Prepared, classifier: Classifier, profile: Profile) -> ScanResult | None:
+    """Model and policy for a prepared file; None for a folder's file that is not media."""
     item = prepared.item
     if prepared.error is not None:
         return ScanResult(item.path, "error", prepared.seconds * 1000, error=prepared.error)
@@ -180,13 +182,13 @@ def scan(
     pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="veil-decode")
 
     def oldest() -> Iterator[ScanResult]:
-        result = _finish(window.popleft().result(), classifier, profile)
+        result = classify_prepared(window.popleft().result(), classifier, profile)
         if result is not None:
             yield result
 
     try:
         for item in iter_inputs(paths, recursive):
-            window.append(pool.submit(_prepare, item, limits))
+            window.append(pool.submit(prepare_file, item, limits))
             if len(window) >= in_flight:
                 yield from oldest()
         while window:
