@@ -122,13 +122,21 @@ class App:
         for item in backlog:
             self.pipeline.submit(Path(os.fsdecode(item.encode("utf-8", "surrogateescape"))))
         self.watcher = None
+        self.screen = None
+        self._screen_line = "screen: off"
+        if not self.once and self.config.screen.enabled:
+            from agent.screen_guard import ScreenGuard
+
+            self.screen = ScreenGuard(self.config.screen, self.decider.classifier, lambda: self._profile, self.audit,
+                                      self.classifier.model.name, on_event=self._screen_event)
+            self._screen_line = self.screen.start()
         if not self.once:
             notices = WatchNotices(warn=self._watch_warning, reconcile=self._request_reconcile)
             self.watcher = FolderWatcher(self.folders, self._submit, notices)
             self.watcher.start()
             self._spawn(self._heartbeat_loop, "veil-heartbeat")
         self._agent_row("start", f"{'run --once: ' if self.once else ''}profile {self._profile.name}; {self.classifier.describe()}; "
-                                 f"watching {self._watch_list()}")
+                                 f"watching {self._watch_list()}; {self._screen_line}")
         # existing files: all of them with scan_existing (and always for --once); otherwise only
         # what appeared since Veil first watched (files that came while it was stopped or killed)
         self._since = {id(f): (0.0 if (self.once or w.scan_existing) else first_start) for f, w in zip(self.folders, self.config.watch)}
@@ -143,6 +151,8 @@ class App:
             return
         self._stop.set()
         self._reconcile_now.set()
+        if self.screen is not None:
+            self.screen.stop()
         if self.watcher is not None:
             self.watcher.stop()
         left = self.pipeline.stop()
@@ -192,7 +202,7 @@ class App:
 
     def startup_line(self) -> str:
         return f"protecting with profile {self._profile.name}; {self.classifier.describe()}; {self.classifier.choice.reason}; " \
-               f"watching {self._watch_list()}"
+               f"watching {self._watch_list()}; {self._screen_line}"
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Until nothing is pending, queued or in hand (for --once and tests)."""
@@ -230,6 +240,11 @@ class App:
         if event == "error":
             log.warning(detail)
         self.audit.append(AuditRecord("agent", event, detail=detail, profile=self._profile.name))
+
+    def _screen_event(self, message: str) -> None:
+        with self._counters_lock:
+            self.counters.last_event = f"{_iso(time.time())} {message}"
+        log.info(message)
 
     def _watch_warning(self, message: str) -> None:
         self._agent_row("error", message)

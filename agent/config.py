@@ -54,6 +54,10 @@ class WatchSection:
 class ScreenSection:
     enabled: bool = True
     interval_s: float = 1.0
+    max_interval_s: float = 5.0  # a static screen or a busy machine stretches the interval up to this
+    flag_after: int = 2  # an episode starts when flag_after of the last of_last samples are flagged
+    of_last: int = 3
+    clear_after: int = 3  # and ends after this many clean samples in a row
 
 
 @dataclass(frozen=True)
@@ -191,6 +195,10 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
     watch = tuple(_table(entry, WatchSection, f"watch[{i}]") for i, entry in enumerate(watch_raw))
     screen = _table(raw.get("screen", {}), ScreenSection, "screen")
     _positive(screen.interval_s, "screen.interval_s")
+    if screen.max_interval_s < screen.interval_s:
+        raise ConfigError("screen.max_interval_s: must be >= screen.interval_s")
+    if not 1 <= screen.flag_after <= screen.of_last or screen.clear_after < 1:
+        raise ConfigError("screen.flag_after/of_last/clear_after: need 1 <= flag_after <= of_last and clear_after >= 1")
     audit = _table(raw.get("audit", {}), AuditSection, "audit")
     _positive(audit.rotate_mb, "audit.rotate_mb")
     quarantine = _table(raw.get("quarantine", {}), QuarantineSection, "quarantine")

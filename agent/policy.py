@@ -58,3 +58,30 @@ def worst_frame(frame_scores: list[Scores], profile: Profile) -> int:
     """Index of the most malign frame under the profile (first one on ties)."""
     values = [s.malign(profile.malign_classes) for s in frame_scores]
     return max(range(len(values)), key=values.__getitem__)
+
+
+class Smoother:
+    """Screen samples → episodes (design: running modes). An episode starts when ``k`` of the
+    last ``n`` samples are flagged and ends after ``m`` clean samples in a row, so one noisy
+    frame neither blurs nor unblurs. Pure: the caller feeds one decision per sample."""
+
+    def __init__(self, k: int = 2, n: int = 3, m: int = 3):
+        if not 1 <= k <= n or m < 1:
+            raise ValueError(f"need 1 <= k <= n and m >= 1 (k={k}, n={n}, m={m})")
+        self.k, self.n, self.m = k, n, m
+        self._recent: list[bool] = []
+        self._clean_run = 0
+        self.active = False
+
+    def update(self, flagged: bool) -> str | None:
+        """"start" or "end" when the episode state changes with this sample, else None."""
+        self._recent = (self._recent + [flagged])[-self.n:]
+        self._clean_run = 0 if flagged else self._clean_run + 1
+        if not self.active and sum(self._recent) >= self.k:
+            self.active = True
+            return "start"
+        if self.active and self._clean_run >= self.m:
+            self.active = False
+            self._recent = []
+            return "end"
+        return None

@@ -12,6 +12,9 @@ need_os=()
 command -v node >/dev/null || need_os+=(nodejs)
 command -v npm >/dev/null || need_os+=(npm)
 command -v ffprobe >/dev/null || need_os+=(ffmpeg)   # the independent check of video outputs
+command -v Xvfb >/dev/null || need_os+=(xvfb)         # a real X server for the screen and overlay tests
+command -v xwininfo >/dev/null || need_os+=(x11-utils) # the X server's window list, as the tests read it
+"$PYTHON" -c "import tkinter" 2>/dev/null || need_os+=(python3-tk)  # the overlay window (Debian's Python)
 if [ ${#need_os[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "tests/run.sh: installing OS packages: ${need_os[*]}"
@@ -27,5 +30,5 @@ fi
 .venv-test/bin/python -m pip install -q -e ".[test,convert,tflite-runtime]"
 
 export VEIL_REQUIRE_BACKENDS=litert,tflite_runtime,tensorflow
-export VEIL_REQUIRE_TOOLS=ffmpeg,ffprobe
+export VEIL_REQUIRE_TOOLS=ffmpeg,ffprobe,xvfb
 exec .venv-test/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -1,0 +1,204 @@
+"""The screen, sampled and judged: regions → model → worst region → smoothed episodes → overlay
+(``blur``) or nothing visible (``log``), and one audit row per episode with its start, end and
+peak. Nothing about the screen is stored: captures, crops and the blurred copy live in memory.
+
+The interval stretches (×1.5 per sample, up to ``max_interval_s``) while the screen is static or
+a sample takes more than half the interval, and snaps back on the first change.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from agent.actions.overlay import Overlay, OverlayUnavailable, blurred_copy
+from agent.audit import AuditLog, AuditRecord
+from agent.config import ScreenSection
+from agent.policy import Profile, Smoother, decide
+from agent.sources.screen import RegionTracker, ScreenUnavailable, WindowLister, glance, grab, open_capture, to_model_input
+
+log = logging.getLogger(__name__)
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+@dataclass
+class Episode:
+    started: float
+    peak: float = 0.0
+    label: str = ""
+
+
+@dataclass
+class _Monitor:
+    number: int
+    tracker: RegionTracker
+    smoother: Smoother
+    episode: Episode | None = None
+    last_flagged: bool = False
+    last_worst: tuple[float, str] = (0.0, "")
+    overlay_glance: np.ndarray | None = None  # what Veil's own cover looks like, to never judge it
+    overlay_telling: np.ndarray | None = None  # where the cover differs from what it covers
+
+
+class ScreenGuard:
+    def __init__(self, section: ScreenSection, classifier, profile: Callable[[], Profile], audit: AuditLog, model: str,
+                 on_event: Callable[[str], None] | None = None):
+        self.section = section
+        self.classifier = classifier
+        self.profile = profile
+        self.audit = audit
+        self.model = model
+        self.on_event = on_event or (lambda message: None)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._overlay: Overlay | None = None
+        self.available: str = ""  # "" when sampling works, else why not
+        self.samples = self.inferences = 0
+
+    def start(self) -> str:
+        """Start sampling; returns a short state for the start-up line."""
+        try:
+            capture = open_capture()
+        except ScreenUnavailable as err:
+            self.available = str(err)
+            return f"screen: unavailable ({err})"
+        monitors = len(capture.monitors) - 1
+        capture.close()
+        self._thread = threading.Thread(target=self._run, name="veil-screen", daemon=True)
+        self._thread.start()
+        return f"screen: {monitors} monitor{'s' if monitors != 1 else ''} every {self.section.interval_s:g} s"
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    # -- the sampling thread --------------------------------------------------------------
+
+    def _run(self) -> None:
+        capture = open_capture()  # mss objects belong to the thread that made them
+        windows = WindowLister()
+        monitors = [_Monitor(i, RegionTracker(windows), Smoother(self.section.flag_after, self.section.of_last, self.section.clear_after))
+                    for i in range(1, len(capture.monitors))]
+        interval = self.section.interval_s
+        try:
+            while not self._stop.wait(interval):
+                began = time.monotonic()
+                changed = False
+                for monitor in monitors:
+                    try:
+                        changed |= self._sample(capture, monitor)
+                    except Exception:  # one bad sample must not end screen protection
+                        log.exception("screen sample failed on monitor %d", monitor.number)
+                took = time.monotonic() - began
+                slow = took > interval / 2
+                interval = self.section.interval_s if changed and not slow else min(self.section.max_interval_s, interval * 1.5)
+        finally:
+            for monitor in monitors:
+                if monitor.episode is not None:
+                    self._end_episode(monitor, "agent stopped")
+            if self._overlay is not None:
+                self._overlay.stop()
+            windows.close()
+            capture.close()
+
+    def _grab_under(self, capture, monitor: _Monitor):
+        """A capture of what is under the overlay, or None if the windows there have not yet
+        repainted. Without a compositor, the pixels of a just-withdrawn overlay stay on screen
+        until the windows under it repaint: a capture that still looks like Veil's own blurred
+        picture is retried briefly, and otherwise not used (the last decision stands)."""
+        for _ in range(6):
+            shot = grab(capture, monitor.number)
+            own, telling = monitor.overlay_glance, monitor.overlay_telling
+            look = glance(shot.pixels).astype(np.int16)
+            if own is None or own.shape != look.shape or not telling.any():
+                return shot
+            # judged only where the cover differs from what it covered (on a black desktop the
+            # blur of black is black: those pixels tell nothing)
+            same = np.all(np.abs(look - own) < 10, axis=2)[telling].mean()
+            if same < 0.5:
+                return shot
+            time.sleep(0.04)
+        return None
+
+    def _sample(self, capture, monitor: _Monitor) -> bool:
+        """One sample of one monitor; True if the screen had changed."""
+        overlay = self._overlay
+        if overlay is not None and monitor.number in overlay.shown:
+            shot = overlay.hide_for_sampling(monitor.number, lambda: self._grab_under(capture, monitor))
+            if shot is None:
+                return False
+        else:
+            shot = grab(capture, monitor.number)
+        self.samples += 1
+        regions = monitor.tracker.regions(shot)
+        profile = self.profile()
+        if regions is None:
+            # static: the content, so the decision, is what it was; no inference
+            self._advance(monitor, monitor.last_flagged, monitor.last_worst, shot, profile)
+            return False
+        batch = np.stack([to_model_input(shot.pixels, box) for box in regions])
+        scores = self.classifier.classify(batch)
+        self.inferences += len(regions)
+        decisions = [decide(s, profile) for s in scores]
+        worst = max(range(len(decisions)), key=lambda i: decisions[i].malign)
+        for box, decision in zip(regions, decisions):
+            if decision.flagged and box != regions[0]:
+                monitor.tracker.flagged(box)
+        monitor.last_flagged = decisions[worst].flagged
+        monitor.last_worst = (decisions[worst].malign, scores[worst].top)
+        log.debug("screen %d: %d regions, worst %.3f (%s) in %s", monitor.number, len(regions), decisions[worst].malign,
+                  scores[worst].top, regions[worst])
+        self._advance(monitor, decisions[worst].flagged, (decisions[worst].malign, scores[worst].top), shot, profile)
+        return True
+
+    def _advance(self, monitor: _Monitor, flagged: bool, worst: tuple[float, str], shot, profile: Profile) -> None:
+        change = monitor.smoother.update(flagged)
+        if monitor.episode is not None and worst[0] > monitor.episode.peak:
+            monitor.episode.peak, monitor.episode.label = worst
+        if change == "start":
+            monitor.episode = Episode(time.time(), *worst)
+            self._act_start(monitor, shot, profile)
+        elif change == "end":
+            self._end_episode(monitor, "content gone")
+
+    def _act_start(self, monitor: _Monitor, shot, profile: Profile) -> None:
+        action = profile.actions.get("screen", "blur")
+        self.on_event(f"screen {monitor.number}: flagged ({monitor.episode.label} {monitor.episode.peak:.2f}); {action}")
+        if action != "blur":
+            return
+        try:
+            if self._overlay is None:
+                self._overlay = Overlay()
+                self._overlay.start()
+            cover = blurred_copy(shot.pixels)
+            monitor.overlay_glance = glance(np.asarray(cover)[:, :, ::-1]).astype(np.int16)  # BGR, as captures are
+            monitor.overlay_telling = np.any(np.abs(glance(shot.pixels).astype(np.int16) - monitor.overlay_glance) > 24, axis=2)
+            self._overlay.show(monitor.number, shot.bounds, cover, f"Veil has covered this screen ({profile.name} profile)")
+        except OverlayUnavailable as err:
+            self._overlay = None
+            log.warning("screen %d: cannot blur: %s", monitor.number, err)
+
+    def _end_episode(self, monitor: _Monitor, why: str) -> None:
+        episode, monitor.episode = monitor.episode, None
+        monitor.tracker.clear_flagged()
+        profile = self.profile()
+        action = profile.actions.get("screen", "blur")
+        if self._overlay is not None and monitor.number in self._overlay.shown:
+            self._overlay.hide(monitor.number)
+        ended = time.time()
+        self.audit.append(AuditRecord(
+            "screen", f"screen:{monitor.number}", decision="malign", action=action if action in ("blur", "log") else "log",
+            detail=f"episode {_iso(episode.started)} to {_iso(ended)} ({ended - episode.started:.1f} s), peak {episode.peak:.2f} "
+                   f"({episode.label}); ended: {why}",
+            profile=profile.name, model=self.model, malign=f"{episode.peak:.4f}", threshold=f"{profile.threshold:.2f}"))
+        self.on_event(f"screen {monitor.number}: clear")

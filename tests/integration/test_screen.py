@@ -1,0 +1,109 @@
+"""Screen sampling and the on-screen blur, on a real X server (Xvfb) with real windows."""
+
+import time
+
+import pytest
+
+from agent.audit import verify
+from tests.agent_process import Agent, audit_of, wait_until
+from tests.conftest import PHOTOS
+from tests.media import child_flagged_canaries
+from tests.xserver import XServer
+
+CANARY = child_flagged_canaries()[5]  # porn-a
+
+
+@pytest.fixture
+def xserver(request):
+    size = getattr(request, "param", "1920x1080")
+    server = XServer(size)
+    yield server
+    server.stop()
+
+
+def _config(tmp_path, screen_action="blur"):
+    path = tmp_path / "config.toml"
+    path.write_text(f'[agent]\ndata_dir = "{tmp_path / "data"}"\n'
+                    f'[profiles.child]\nactions = {{ folder = "quarantine", screen = "{screen_action}", video = "quarantine" }}\n'
+                    f'[[watch]]\npath = "{tmp_path / "none"}"\n[screen]\ninterval_s = 0.5\nmax_interval_s = 2.0\n')
+    return path
+
+
+def _stays(condition, seconds):
+    """True if ``condition`` holds at every look for ``seconds`` (the overlay hides ~0.1 s per sample)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not condition():
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _screen_rows(tmp_path):
+    return [r for r in audit_of(tmp_path / "data") if r["source"] == "screen"]
+
+
+def test_canary_window_is_covered_then_uncovered(tmp_path, xserver):
+    agent = Agent(_config(tmp_path), env=xserver.env)
+    try:
+        assert any("screen: 1 monitor" in line for line in agent.lines), agent.lines
+        viewer = xserver.show("640x480+300+200", CANARY)
+        assert wait_until(lambda: xserver.mapped_overlays() == 1, 10), xserver.window_classes()
+        for _ in range(3):  # the overlay, sampled under, must hold while the picture is there
+            time.sleep(1)
+            assert wait_until(lambda: xserver.mapped_overlays() == 1, 1, every=0.05)  # (hidden ~0.1 s per sample)
+        xserver.close(viewer)
+        assert wait_until(lambda: _stays(lambda: xserver.mapped_overlays() == 0, 1.0), 15)
+        for _ in range(30):  # its own blurred picture must not start another episode
+            time.sleep(0.1)
+            assert xserver.mapped_overlays() == 0
+    finally:
+        agent.stop()
+    rows = _screen_rows(tmp_path)
+    assert len(rows) == 1 and rows[0]["subject"] == "screen:1" and rows[0]["action"] == "blur"
+    assert "content gone" in rows[0]["detail"] and float(rows[0]["malign"]) >= 0.3
+    assert verify(tmp_path / "data" / "audit" / "audit.csv").ok
+
+
+def test_benign_pictures_changing_on_screen_are_left_alone(tmp_path, xserver):
+    photos = [PHOTOS / n for n in ("scikit-coffee.jpg", "scikit-chelsea.jpg", "plasma-autumn.jpg", "lomiri-bridge_by_sander_klootwijk.jpg")]
+    agent = Agent(_config(tmp_path), env=xserver.env)
+    try:
+        xserver.show("800x600+100+100", *photos, every=0.4)  # a moving benign "video"
+        time.sleep(6)
+        assert xserver.mapped_overlays() == 0
+    finally:
+        agent.stop()
+    assert _screen_rows(tmp_path) == []
+
+
+@pytest.mark.parametrize("xserver", ["3840x2160"], indirect=True)
+def test_small_picture_in_a_corner_of_a_4k_screen_is_caught(tmp_path, xserver):
+    agent = Agent(_config(tmp_path, screen_action="log"), env=xserver.env)
+    try:
+        time.sleep(1.5)
+        viewer = xserver.show("300x300+3500+1820", CANARY)  # 1/92 of the screen, bottom right
+        time.sleep(4)
+        assert xserver.mapped_overlays() == 0  # action log: nothing on screen
+        xserver.close(viewer)
+        assert wait_until(lambda: len(_screen_rows(tmp_path)) == 1, 15)
+    finally:
+        agent.stop()
+    rows = _screen_rows(tmp_path)
+    assert len(rows) == 1 and rows[0]["action"] == "log" and "peak" in rows[0]["detail"]
+
+
+def test_nothing_about_the_screen_is_written(tmp_path, xserver):
+    agent = Agent(_config(tmp_path), env=xserver.env)
+    try:
+        viewer = xserver.show("640x480+0+0", CANARY)
+        assert wait_until(lambda: xserver.mapped_overlays() == 1, 10)
+        xserver.close(viewer)
+        assert wait_until(lambda: _stays(lambda: xserver.mapped_overlays() == 0, 1.0), 15)
+    finally:
+        agent.stop()
+    image_magic = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"RIFF", b"BM")
+    for path in (tmp_path / "data").rglob("*"):
+        if path.is_file():
+            assert not path.read_bytes()[:4].startswith(image_magic), path
+            assert path.suffix not in (".png", ".jpg", ".bmp", ".ppm"), path
