@@ -73,6 +73,11 @@ class Smoother:
         self._clean_run = 0
         self.active = False
 
+    @property
+    def pending(self) -> bool:
+        """Flagged samples seen, episode not started yet: worth confirming soon."""
+        return not self.active and any(self._recent)
+
     def update(self, flagged: bool) -> str | None:
         """"start" or "end" when the episode state changes with this sample, else None."""
         self._recent = (self._recent + [flagged])[-self.n:]

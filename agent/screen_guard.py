@@ -3,7 +3,9 @@
 peak. Nothing about the screen is stored: captures, crops and the blurred copy live in memory.
 
 The interval stretches (×1.5 per sample, up to ``max_interval_s``) while the screen is static or
-a sample takes more than half the interval, and snaps back on the first change.
+a sample takes more than half the interval, and snaps back on the first change. After a flagged
+sample that has not yet started an episode, the next sample comes after a quarter interval: the
+confirmation (k of n) then costs 0.25 s instead of a whole interval.
 """
 
 from __future__ import annotations
@@ -102,6 +104,8 @@ class ScreenGuard:
                 took = time.monotonic() - began
                 slow = took > interval / 2
                 interval = self.section.interval_s if changed and not slow else min(self.section.max_interval_s, interval * 1.5)
+                if any(m.smoother.pending for m in monitors):
+                    interval = self.section.interval_s / 4
         finally:
             for monitor in monitors:
                 if monitor.episode is not None:

@@ -35,14 +35,15 @@ class XServer:
         self.env.pop("WAYLAND_DISPLAY", None)
         self.viewers: list[subprocess.Popen] = []
 
-    def show(self, geometry: str, *images: Path, every: float = 0.0) -> subprocess.Popen:
-        """A window showing the images (cycling every ``every`` seconds); kill it to close it."""
+    def show(self, geometry: str, *images: Path, every: float = 0.0, settle: float = 0.3) -> subprocess.Popen:
+        """A window showing the images (cycling every ``every`` seconds); kill it to close it.
+        Returns once the viewer has mapped its window, plus ``settle`` seconds to paint."""
         args = [sys.executable, str(REPO / "tests" / "show_image.py"), geometry, *map(str, images)]
         if every:
             args += ["--every", str(every)]
         viewer = subprocess.Popen(args, env=self.env, stdout=subprocess.PIPE, text=True)
         assert viewer.stdout.readline().strip() == "shown"
-        time.sleep(0.3)  # mapped and painted
+        time.sleep(settle)
         self.viewers.append(viewer)
         return viewer
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from agent.policy import Smoother
-from agent.sources.screen import CELL, STRIDE, Box, changed_boxes, squared
+from agent.sources.screen import CELL, STRIDE, Box, changed_boxes, fitted
 
 
 def test_one_noisy_frame_neither_blurs_nor_unblurs():
@@ -31,8 +31,8 @@ def test_changed_areas_become_separate_boxes():
     assert changed_boxes(before, before, 1920, 1080) == []
 
 
-def test_regions_are_squares_of_at_least_model_size_inside_the_monitor():
-    assert squared(Box(10, 10, 50, 40), 1920, 1080) == Box(0, 0, 224, 224)
-    box = squared(Box(1800, 1000, 300, 100), 1920, 1080)
-    assert box.width == box.height == 300 and box.left + 300 <= 1920 and box.top + 300 <= 1080
-    assert squared(Box(0, 0, 1920, 1080), 1920, 1080) == Box(420, 0, 1080, 1080)  # centred
+def test_regions_keep_their_shape_grow_to_model_size_and_stay_inside():
+    assert fitted(Box(10, 10, 50, 40), 1920, 1080) == Box(0, 0, 224, 224)
+    assert fitted(Box(300, 200, 500, 400), 1920, 1080) == Box(300, 200, 500, 400)  # a window: exactly itself
+    box = fitted(Box(1800, 1000, 300, 100), 1920, 1080)
+    assert (box.width, box.height) == (300, 224) and box.left + 300 <= 1920 and box.top + 224 <= 1080
