@@ -76,6 +76,8 @@ def main() -> int:
                     opened = time.monotonic()  # the viewer has mapped its window
                     if wait_until(lambda: server.mapped_overlays() >= 1, 15, every=0.02):
                         times.append(time.monotonic() - opened)
+                    else:
+                        print(f"trial {trial}: no overlay for {canaries[trial % len(canaries)].name}", flush=True)
                     server.close(viewer)
                     wait_until(lambda: server.mapped_overlays() == 0 and _quiet(server), 20, every=0.1)
                     time.sleep(1.5)

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 STRIDE = 8  # the cheap look: one pixel in 8×8
 CELL = 32  # change cells, px (a multiple of STRIDE)
-MAX_REGIONS = 6
+MAX_REGIONS = 8
 
 
 class ScreenUnavailable(Exception):
@@ -208,10 +208,12 @@ class RegionTracker:
         changed.sort(key=lambda b: b.width * b.height, reverse=True)
         windows = self._windows.boxes(shot.bounds) if self._windows else []
         regions = [whole]
-        for box in [*self._flagged, *(fitted(b, width, height) for b in [*changed, *windows])]:
+        # windows first: their rectangles are exact, while change boxes are cell-aligned and a few
+        # pixels of desktop around a picture can be enough to change the verdict (measured)
+        for box in [*self._flagged, *(fitted(b, width, height) for b in [*windows, *changed])]:
             if len(regions) >= MAX_REGIONS:
                 break
-            if box != whole and not any(r.contains(box) and r != whole for r in regions):
+            if box not in regions:
                 regions.append(box)
         return regions
 
