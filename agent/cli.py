@@ -77,6 +77,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-tray", action="store_true", help="run headless in the foreground; SIGINT/SIGTERM stop it")
     run.add_argument("--once", action="store_true", help="decide every watched file once, act, and exit")
 
+    install = sub.add_parser("install", help="start Veil at login and restart it when it stops (this user)")
+    install.add_argument("--user", action="store_true", help="for this user (the only mode; accepted for clarity)")
+    install.add_argument("--config", type=Path, help="config file the installed agent uses (default: the user config)")
+    uninstall = sub.add_parser("uninstall", help="remove the autostart entries (asks for the PIN when one is set)")
+    uninstall.add_argument("--config", type=Path)
+
     doctor = sub.add_parser("doctor", help="report model, runtime, accelerator, latency and display")
     doctor.add_argument("--config", type=Path, help="config file (default: the user config, else built-in defaults)")
     doctor.add_argument("--format", choices=("text", "json"), default="text")
@@ -401,11 +407,39 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_FATAL if app.pipeline.failed else EXIT_OK
 
 
+def _cmd_install(args: argparse.Namespace) -> int:
+    from agent.audit import AuditRecord
+    from agent.dirs import user_config_file
+    from agent.install import install, uninstall
+
+    config = _config(args)
+    audit = _open_audit(config)
+    if args.command == "uninstall":
+        vault = _open_vault(config, audit)
+        if vault.keyring.path.exists():
+            _unlock(vault, audit)  # a wrong or missing PIN is audited and fatal
+        report = uninstall()
+        audit.append(AuditRecord("agent", "config", detail="autostart removed: " + (", ".join(map(str, report.removed)) or "nothing was installed")))
+        for path in report.removed:
+            print(f"removed {path}")
+    else:
+        config_file = args.config or (user_config_file() if user_config_file().exists() else None)
+        report = install(config_file)
+        audit.append(AuditRecord("agent", "config", detail="autostart installed: " + ", ".join(map(str, report.written))))
+        for path in report.written:
+            print(f"wrote {path}")
+    for note in report.notes:
+        print(f"veil: {note}", file=sys.stderr)
+    return EXIT_OK
+
+
 _COMMANDS = {
     "video": _cmd_video,
     "audit": _cmd_audit,
     "config": _cmd_config,
     "doctor": _cmd_doctor,
+    "install": _cmd_install,
+    "uninstall": _cmd_install,
     "pin": _cmd_pin,
     "quarantine": _cmd_quarantine,
     "run": _cmd_run,

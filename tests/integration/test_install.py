@@ -1,0 +1,74 @@
+"""``veil install`` / ``uninstall`` into a temporary HOME, the results checked with the standard tools."""
+
+import plistlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.install import render_macos_plist, render_windows_task, run_command, template
+from tests.agent_process import audit_of, run_veil
+
+
+def _tool(name):
+    found = shutil.which(name)
+    if found is None:
+        pytest.skip(f"{name} not installed")
+    return found
+
+
+@pytest.fixture
+def home(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    config = tmp_path / "config.toml"
+    config.write_text(f'[agent]\ndata_dir = "{tmp_path / "data"}"\n')
+    env = {"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"), "DBUS_SESSION_BUS_ADDRESS": "", "XDG_RUNTIME_DIR": ""}
+    return home, config, env, tmp_path / "data"
+
+
+def test_install_writes_a_valid_unit_and_autostart_entry(home):
+    home_dir, config, env, data = home
+    done = run_veil("install", "--user", "--config", str(config), env=env)
+    assert done.returncode == 0, done.stderr
+    unit = home_dir / ".config" / "systemd" / "user" / "veil.service"
+    desktop = home_dir / ".config" / "autostart" / "veil.desktop"
+    assert unit.exists() and desktop.exists()
+    text = unit.read_text()
+    assert "Restart=always" in text and f"--config {config}" in text and "@" not in text
+    program = text.split("ExecStart=")[1].split()[0]
+    assert program in (sys.executable, str(Path(sys.executable).with_name("veil")))
+    verify = subprocess.run([_tool("systemd-analyze"), "verify", str(unit)], capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stderr
+    valid = subprocess.run([_tool("desktop-file-validate"), str(desktop)], capture_output=True, text=True)
+    assert valid.returncode == 0 and "error" not in valid.stdout, valid.stdout
+    assert any("autostart installed" in r["detail"] for r in audit_of(data))
+
+
+def test_uninstall_needs_the_pin_when_one_is_set(home):
+    home_dir, config, env, data = home
+    assert run_veil("install", "--config", str(config), env=env).returncode == 0
+    assert run_veil("pin", "set", "--config", str(config), env={**env, "VEIL_PIN": "2468"}).returncode == 0
+    refused = run_veil("uninstall", "--config", str(config), env={**env, "VEIL_PIN": "1111"})
+    assert refused.returncode == 2 and (home_dir / ".config" / "systemd" / "user" / "veil.service").exists()
+    assert any(r["subject"] == "pin-failed" for r in audit_of(data))
+    done = run_veil("uninstall", "--config", str(config), env={**env, "VEIL_PIN": "2468"})
+    assert done.returncode == 0, done.stderr
+    assert not (home_dir / ".config" / "systemd" / "user" / "veil.service").exists()
+    assert not (home_dir / ".config" / "autostart" / "veil.desktop").exists()
+    assert any("autostart removed" in r["detail"] for r in audit_of(data))
+
+
+def test_windows_and_macos_files_are_well_formed(tmp_path):
+    args = ["C:\\Program Files\\Veil\\veil.exe", "run", "--config", "C:\\Users\\kid\\veil config.toml"]
+    plist = plistlib.loads(render_macos_plist(["/Applications/Veil.app/veil", "run", "--config", "/Users/kid/a&b.toml"]).encode())
+    assert plist["KeepAlive"] is True and plist["RunAtLoad"] is True
+    assert plist["ProgramArguments"] == ["/Applications/Veil.app/veil", "run", "--config", "/Users/kid/a&b.toml"]
+    script = render_windows_task(args)
+    assert "@" not in script.replace("$ErrorActionPreference", "")
+    assert '-Execute "C:\\Program Files\\Veil\\veil.exe"' in script and "-RestartCount 999" in script and "-AtLogOn" in script
+    assert script.count('"') % 2 == 0 and script.count("(") == script.count(")")
+    compile(template("windows/veil.spec"), "veil.spec", "exec")  # the PyInstaller spec is valid Python
+    assert run_command(None)[-1] == "run"
