@@ -35,6 +35,7 @@ from agent.vault import Vault
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 15.0
+CONFIG_CHECK_S = 2.0
 RECONCILE_S = 600.0  # a full walk of every watched folder, whatever the events said
 
 
@@ -135,6 +136,9 @@ class App:
             self.watcher = FolderWatcher(self.folders, self._submit, notices)
             self.watcher.start()
             self._spawn(self._heartbeat_loop, "veil-heartbeat")
+            if self.config.source is not None:
+                self._config_seen = self._config_identity()
+                self._spawn(self._config_loop, "veil-config")
         self._agent_row("start", f"{'run --once: ' if self.once else ''}profile {self._profile.name}; {self.classifier.describe()}; "
                                  f"watching {self._watch_list()}; {self._screen_line}")
         # existing files: all of them with scan_existing (and always for --once); otherwise only
@@ -296,6 +300,43 @@ class App:
             self.state.put(heartbeat=str(time.time()))
             if self.pipeline.failed:
                 log.error("the pipeline failed: %s", self.pipeline.failed)
+
+    def _config_identity(self) -> tuple[int, int] | None:
+        try:
+            st = self.config.source.stat()
+            return (st.st_mtime_ns, st.st_size)
+        except OSError:
+            return None
+
+    def _config_loop(self) -> None:
+        """A changed config file is audited with its hash; a valid one's profiles take effect now
+        (folders and screen settings at the next start); an invalid one leaves the old in force."""
+        import hashlib
+
+        from agent.config import load_config
+        from agent.errors import ConfigError
+
+        while not self._stop.wait(CONFIG_CHECK_S):
+            seen = self._config_identity()
+            if seen == self._config_seen:
+                continue
+            self._config_seen = seen
+            try:
+                digest = hashlib.sha256(self.config.source.read_bytes()).hexdigest()
+            except OSError as err:
+                self._agent_row("config", f"config file {self.config.source} unreadable ({err.strerror}); the previous config stays in force")
+                continue
+            try:
+                fresh = load_config(self.config.source)
+            except ConfigError as err:
+                self._agent_row("config", f"config changed (sha256 {digest}) but cannot be loaded: {err}; the previous config stays in force")
+                continue
+            old_profile = self._profile.name
+            self.config = fresh
+            self._profile = fresh.active_profile
+            change = f"profile {old_profile} -> {self._profile.name}" if old_profile != self._profile.name else f"profile {self._profile.name}"
+            self._agent_row("config", f"config changed (sha256 {digest}); reloaded: {change} (threshold {self._profile.threshold:.2f}); "
+                                      "watched folders and screen settings apply at the next start")
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)

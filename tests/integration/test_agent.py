@@ -229,3 +229,22 @@ def test_veil_never_judges_its_own_outputs(tmp_path):
     rows = folder_rows(data)
     assert [(os.path.basename(r["subject"]), r["action"]) for r in rows] == [("c.png", "blur")]
     assert (folder / "c.png").read_bytes() == standin and not any(".veil" in r["subject"] for r in rows)
+
+
+def test_config_changes_while_running_are_audited_and_bad_ones_ignored(watched):
+    folder, data, config = watched
+    original = config.read_text()
+    agent = Agent(config)
+    try:
+        config.write_text(original.replace("[agent]\n", '[agent]\nprofile = "adult"\n'))
+        assert wait_until(lambda: any("profile child -> adult" in r["detail"] for r in audit_of(data)), 15)
+        config.write_text(original + "\n[agent]\nbogus = 1\n")  # not even valid TOML any more
+        assert wait_until(lambda: any("cannot be loaded" in r["detail"] for r in audit_of(data)), 15)
+        shutil.copy(CANARIES / "sexy-a.png", folder / "s.png")  # sexy: flagged by child, not by adult
+        assert wait_until(lambda: len(folder_rows(data)) == 1, 30)
+    finally:
+        agent.stop()
+    rows = [r for r in audit_of(data) if r["subject"] == "config"]
+    assert len(rows) == 2 and all("sha256 " in r["detail"] for r in rows)
+    assert "previous config stays in force" in rows[1]["detail"]
+    assert folder_rows(data)[0]["decision"] == "benign" and (folder / "s.png").exists()  # adult still in force
