@@ -210,8 +210,8 @@ def _unlock(vault, audit):
     pin = _read_pin("PIN: ") if vault.keyring.pin_set else None
     try:
         return vault.keyring.unlock(pin)
-    except PinError:
-        audit.append(AuditRecord("agent", "pin-failed", detail="wrong or missing PIN for the quarantine vault"))
+    except PinError as err:
+        audit.append(AuditRecord("agent", "pin-failed", detail=f"quarantine vault: {err}"))
         raise
 
 

@@ -60,11 +60,41 @@ def _unb64(text: str) -> bytes:
     return base64.b64decode(text.encode("ascii"))
 
 
-class Keyring:
-    """The vault's key pair; the private half wrapped under the PIN (or the empty PIN)."""
+FREE_PIN_TRIES = 5  # then each wrong PIN locks for 30 s, doubling, up to an hour
+LOCKOUT_BASE_S, LOCKOUT_MAX_S = 30.0, 3600.0
 
-    def __init__(self, folder: Path):
+
+class Keyring:
+    """The vault's key pair; the private half wrapped under the PIN (or the empty PIN).
+
+    Wrong PINs are counted in ``pin-attempts.json`` beside the keys (so a restart does not reset
+    them): after ``FREE_PIN_TRIES`` every further wrong PIN locks unlocking for a growing time.
+    """
+
+    def __init__(self, folder: Path, clock: Callable[[], float] = time.time):
         self.path = folder / "keys.json"
+        self.attempts_path = folder / "pin-attempts.json"
+        self.clock = clock
+
+    def _attempts(self) -> dict[str, float]:
+        try:
+            return json.loads(self.attempts_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {"failures": 0, "locked_until": 0.0}
+
+    def _check_lockout(self) -> None:
+        wait = self._attempts().get("locked_until", 0.0) - self.clock()
+        if wait > 0:
+            raise PinError(f"too many wrong PINs: try again in {wait:.0f} s")
+
+    def _failed(self) -> str:
+        attempts = self._attempts()
+        failures = int(attempts.get("failures", 0)) + 1
+        locked_until = 0.0
+        if failures >= FREE_PIN_TRIES:
+            locked_until = self.clock() + min(LOCKOUT_MAX_S, LOCKOUT_BASE_S * 2 ** (failures - FREE_PIN_TRIES))
+        write_durably(self.attempts_path, json.dumps({"failures": failures, "locked_until": locked_until}).encode())
+        return f"; locked for {locked_until - self.clock():.0f} s" if locked_until else ""
 
     def _load(self) -> dict[str, Any]:
         try:
@@ -110,12 +140,16 @@ class Keyring:
         document = self._load()
         if document.get("pin_set") and not pin:
             raise PinError("a PIN is set: enter it (or set VEIL_PIN)")
+        if document.get("pin_set"):
+            self._check_lockout()
         wrap = document["wrap"]
         key = self._derive((pin or "") if document.get("pin_set") else "", _unb64(wrap["salt"]), wrap)
         try:
             raw = AESGCM(key).decrypt(_unb64(wrap["nonce"]), _unb64(wrap["key"]), b"veil-vault-key")
         except InvalidTag:
-            raise PinError("wrong PIN") from None
+            raise PinError("wrong PIN" + self._failed()) from None
+        if self.attempts_path.exists():
+            self.attempts_path.unlink()
         return X25519PrivateKey.from_private_bytes(raw)
 
     def set_pin(self, current: str | None, new: str) -> None:

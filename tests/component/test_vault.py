@@ -163,3 +163,29 @@ def test_read_only_folder_leaves_the_file_in_place_and_the_vault_clean(tmp_path,
         vault.quarantine(path)
     assert path.read_bytes() == data
     assert sorted(p.name for p in (tmp_path / "vault").iterdir()) == ["keys.json"]
+
+
+def test_wrong_pins_lock_unlocking_for_a_growing_time(tmp_path):
+    from agent.vault import FREE_PIN_TRIES, Keyring, PinError
+
+    now = [1000.0]
+    keyring = Keyring(tmp_path, clock=lambda: now[0])
+    keyring.ensure()
+    keyring.set_pin(None, "2468")
+    for _ in range(FREE_PIN_TRIES - 1):
+        with pytest.raises(PinError, match="^wrong PIN$"):
+            keyring.unlock("0000")
+    with pytest.raises(PinError, match="locked for 30 s"):
+        keyring.unlock("0000")
+    with pytest.raises(PinError, match="too many wrong PINs"):
+        keyring.unlock("2468")  # even the right PIN waits
+    again = Keyring(tmp_path, clock=lambda: now[0])  # a restart does not reset the count
+    with pytest.raises(PinError, match="too many wrong PINs"):
+        again.unlock("2468")
+    now[0] += 31
+    with pytest.raises(PinError, match="locked for 60 s"):
+        keyring.unlock("1111")  # the next wrong one doubles the wait
+    now[0] += 61
+    keyring.unlock("2468")  # right, after the wait: unlocked, and the count starts over
+    with pytest.raises(PinError, match="^wrong PIN$"):
+        keyring.unlock("0000")
