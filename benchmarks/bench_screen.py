@@ -53,21 +53,16 @@ def main() -> int:
             agent = Agent(config, env=server.env)
             pid = agent.proc.pid
             try:
-                desk = server.show("1200x800+200+100", photos[0])
-                time.sleep(5)
-                cpu0, t0 = _cpu_seconds(pid), time.monotonic()
-                time.sleep(args.seconds)
-                static = (_cpu_seconds(pid) - cpu0) / (time.monotonic() - t0) * 100
-                print(f"static screen, 1 s interval, {args.seconds:.0f} s: {static:.2f} % of one core")
-                server.close(desk)
-
-                movie = server.show("1920x1080+0+0", *photos[:12], every=0.05)
-                time.sleep(5)
-                cpu0, t0 = _cpu_seconds(pid), time.monotonic()
-                time.sleep(args.seconds)
-                moving = (_cpu_seconds(pid) - cpu0) / (time.monotonic() - t0) * 100
-                print(f"screen changing every 50 ms, {args.seconds:.0f} s: {moving:.2f} % of one core")
-                server.close(movie)
+                phases = (("static screen, 1 s interval", lambda: server.show("1200x800+200+100", photos[0])),
+                          ("screen changing every 50 ms", lambda: server.show("1920x1080+0+0", *photos[:12], every=0.05)))
+                for label, open_window in phases:
+                    window = open_window()
+                    time.sleep(5)
+                    cpu0, t0 = _cpu_seconds(pid), time.monotonic()
+                    time.sleep(args.seconds)
+                    share = (_cpu_seconds(pid) - cpu0) / (time.monotonic() - t0) * 100
+                    print(f"{label}, {args.seconds:.0f} s: {share:.2f} % of one core")
+                    server.close(window)
                 time.sleep(3)
 
                 times = []

@@ -116,19 +116,27 @@ def test_stop_finishes_the_item_in_hand_and_returns_the_rest():
     assert done == ["a"] and [p.name for p in left] == ["b", "c", "d"]
 
 
-def test_a_path_is_never_in_two_hands_at_once():
-    active, overlaps, runs = set(), [], []
-    lock = threading.Lock()
+class OverlapRecorder:
+    """A handler that notes any path handled by two workers at the same time."""
 
-    def handle(path):
-        with lock:
-            if path in active:
-                overlaps.append(path)
-            active.add(path)
-        time.sleep(0.2)
-        with lock:
-            active.discard(path)
-            runs.append(path)
+    def __init__(self, busy_s):
+        self.busy_s = busy_s  # seconds per item, or a callable giving them
+        self.active, self.overlaps, self.runs = set(), [], []
+        self.lock = threading.Lock()
+
+    def __call__(self, path):
+        with self.lock:
+            if path in self.active:
+                self.overlaps.append(path)
+            self.active.add(path)
+        time.sleep(self.busy_s() if callable(self.busy_s) else self.busy_s)
+        with self.lock:
+            self.active.discard(path)
+            self.runs.append(path)
+
+
+def test_a_path_is_never_in_two_hands_at_once():
+    handle = OverlapRecorder(0.2)
 
     pipeline = Pipeline(handle, workers=2)
     pipeline.start()
@@ -140,7 +148,7 @@ def test_a_path_is_never_in_two_hands_at_once():
         assert pipeline.wait_idle(5)
     finally:
         pipeline.stop()
-    assert overlaps == [] and runs == [Path("same"), Path("same")]
+    assert handle.overlaps == [] and handle.runs == [Path("same"), Path("same")]
 
 
 def test_no_path_in_two_hands_under_contention():
@@ -148,17 +156,7 @@ def test_no_path_in_two_hands_under_contention():
     queued by one producer while another waited must still never reach two workers at once."""
     import random
 
-    active, overlaps = set(), []
-    lock = threading.Lock()
-
-    def handle(path):
-        with lock:
-            if path in active:
-                overlaps.append(path)
-            active.add(path)
-        time.sleep(random.random() * 0.002)
-        with lock:
-            active.discard(path)
+    handle = OverlapRecorder(lambda: random.random() * 0.002)
 
     pipeline = Pipeline(handle, workers=2, capacity=8)
     pipeline.start()
@@ -177,4 +175,4 @@ def test_no_path_in_two_hands_under_contention():
         assert pipeline.wait_idle(10)
     finally:
         pipeline.stop()
-    assert overlaps == []
+    assert handle.overlaps == []
