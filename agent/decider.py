@@ -26,11 +26,11 @@ from pathlib import Path
 from agent.actions.blur import BlurError, blurred
 from agent.audit import AuditLog, AuditRecord, tail
 from agent.classifier import Classifier
-from agent.decode import DecodeLimits, read_error_message, sniff
+from agent.decode import DecodeLimits, read_error_message
 from agent.faults import kill_point
 from agent.fsutil import sha256_file
-from agent.policy import Decision, Profile, decide
-from agent.scan import VIDEO_SUFFIXES, ScanItem, ScanResult, classify_prepared, prepare_file
+from agent.policy import Profile, decide
+from agent.scan import ScanItem, ScanResult, classify_prepared, prepare_file
 from agent.scan_output import display_path, scan_record
 from agent.state import Identity, KnownContent, StateDB
 from agent.vault import Vault, VaultError, new_entry_id
@@ -45,13 +45,9 @@ def _identity_now(path: Path) -> Identity | None:
         return None
 
 
-def _is_video(path: Path) -> bool:
-    try:
-        with open(path, "rb") as handle:
-            kind = sniff(handle.read(32))
-    except OSError:
-        kind = None
-    return kind == "video" or (kind is None and path.suffix.lower() in VIDEO_SUFFIXES)
+def _audit_action(flagged: bool, action: str) -> str:
+    """The audit row's action: what was done, and ``log`` for a flagged file left in place."""
+    return "log" if action == "none" and flagged else action
 
 
 class LockedClassifier:
@@ -125,7 +121,8 @@ class FileDecider:
             return Outcome(path, "standin")
         known = self.state.known_content(sha)
         if known is None:
-            result = self._classify(path)
+            prepared = prepare_file(ScanItem(path, explicit=False), self.limits)
+            result = classify_prepared(prepared, self.classifier, self.profile())
             if result is None:
                 self.state.record(path, identity, sha, "ignored", None, "none")
                 return Outcome(path, "ignored")
@@ -133,25 +130,14 @@ class FileDecider:
                 return None  # changed while decoded: judged again once it settles
             if result.prediction == "error":
                 return self._error(path, identity, sha, result.error or "unreadable", started)
-            known = KnownContent(result.scores, result.frames, result.worst_frame, result.error)
+            known = KnownContent(result.scores, result.frames, result.worst_frame, result.error, prepared.kind == "video")
             self.state.remember_content(sha, known)
         profile = self.profile()
         decision = decide(known.scores, profile)
         result = ScanResult(path, decision.prediction, (time.perf_counter() - started) * 1000, decision, known.scores,
                             known.frames, known.worst_frame, known.note)
-        action = self._action_for(decision, profile, _is_video(path))
+        action = profile.actions.get("video" if known.video else "folder", "log") if decision.flagged else "none"
         return self._act(path, identity, sha, result, profile, action)
-
-    def _classify(self, path: Path) -> ScanResult | None:
-        prepared = prepare_file(ScanItem(path, explicit=False), self.limits)
-        return classify_prepared(prepared, self.classifier, self.profile())
-
-    @staticmethod
-    def _action_for(decision: Decision, profile: Profile, video: bool) -> str:
-        if not decision.flagged:
-            return "none"
-        action = profile.actions.get("video" if video else "folder", "log")
-        return "quarantine" if video and action == "blur" else action
 
     # -- acting, exactly once -------------------------------------------------------------
 
@@ -163,15 +149,14 @@ class FileDecider:
             self.state.record(path, identity, sha, decision, result.decision.malign, action)
             return Outcome(path, decision, action)
         entry_id = new_entry_id() if moves else ""
-        self.state.record(path, identity, sha, decision, result.decision.malign, action, entry_id, status="acting")
+        detail = f"vault entry {entry_id}" if moves else ""  # on record before the move, to find it after a kill
+        self.state.record(path, identity, sha, decision, result.decision.malign, action, detail, status="acting")
         kill_point("folder:decided")
-        detail = ""
         if moves:
             try:
                 self.vault.quarantine(path, {"malign": result.decision.malign, "profile": profile.name, "action": action,
                                              "source": "folder"},
                                       stand_in=self._blurred if action == "blur" else None, entry_id=entry_id)
-                detail = f"vault entry {entry_id}"
             except (VaultError, BlurError) as err:
                 detail = f"{action} failed: {err}"
                 log.warning("%s: not %s: %s", display_path(path), "blurred" if action == "blur" else "quarantined", err)
@@ -179,10 +164,10 @@ class FileDecider:
                 self.state.record(path, identity, sha, decision, result.decision.malign, "none", detail)
                 return Outcome(path, "error", "none", detail)
         kill_point("folder:acted")
-        audit_action = action if action != "none" else ("log" if result.flagged else "none")
-        self.audit.append(scan_record(result, profile, self.model, audit_action, detail, sha256=sha, source="folder"))
+        self.audit.append(scan_record(result, profile, self.model, _audit_action(result.flagged, action), detail, sha256=sha,
+                                      source="folder"))
         kill_point("folder:audited")
-        self.state.finish(path, detail)
+        self.state.finish(path)
         return Outcome(path, decision, action, detail)
 
     def _blurred(self, content: bytes) -> bytes:
@@ -219,13 +204,13 @@ class FileDecider:
                 resubmit(row.path)
                 notes.append(f"{subject}: {row.action} interrupted; deciding it again")
                 continue
-            if (subject, row.sha256) not in logged and (row.decision in ("malign", "error") or row.action != "none" or self.log_benign):
-                detail = (f"vault entry {row.detail}" if row.action in ("quarantine", "blur") and row.detail else row.detail)
+            if (subject, row.sha256) not in logged:  # every acting row is one that gets an audit row
+                profile = self.profile()
                 self.audit.append(AuditRecord(
-                    "folder", subject, decision=row.decision, action=row.action if row.action != "none" else "log",
-                    detail=f"{detail} (recorded after an interrupted run)".strip(), sha256=row.sha256,
-                    profile=self.profile().name, model=self.model,
-                    malign=f"{row.malign:.4f}" if row.malign is not None else "", threshold=f"{self.profile().threshold:.2f}"))
+                    "folder", subject, decision=row.decision, action=_audit_action(row.decision == "malign", row.action),
+                    detail=f"{row.detail} (recorded after an interrupted run)".strip(), sha256=row.sha256,
+                    profile=profile.name, model=self.model,
+                    malign=f"{row.malign:.4f}" if row.malign is not None else "", threshold=f"{profile.threshold:.2f}"))
                 notes.append(f"{subject}: audit row written after an interrupted run")
-            self.state.finish(row.path, row.detail if row.action not in ("quarantine", "blur") else f"vault entry {row.detail}")
+            self.state.finish(row.path)
         return notes

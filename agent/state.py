@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS files (
     path BLOB PRIMARY KEY, size INTEGER, mtime_ns INTEGER, inode INTEGER, sha256 TEXT,
     decision TEXT, malign REAL, action TEXT, detail TEXT, status TEXT, decided_at REAL);
 CREATE TABLE IF NOT EXISTS contents (
-    sha256 TEXT PRIMARY KEY, scores TEXT, frames INTEGER, worst_frame INTEGER, note TEXT, decided_at REAL);
+    sha256 TEXT PRIMARY KEY, scores TEXT, frames INTEGER, worst_frame INTEGER, note TEXT, video INTEGER, decided_at REAL);
 CREATE TABLE IF NOT EXISTS standins (sha256 TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
@@ -68,6 +68,7 @@ class KnownContent:
     frames: int
     worst_frame: int
     note: str | None  # e.g. where a partial video stopped decoding
+    video: bool  # decides which action applies (actions.video or actions.folder)
 
 
 class StateDB:
@@ -103,12 +104,9 @@ class StateDB:
                 (os.fsencode(path), identity.size, identity.mtime_ns, identity.inode, sha256, decision, malign,
                  action, detail, status, time.time()))
 
-    def finish(self, path: Path, detail: str | None = None) -> None:
+    def finish(self, path: Path) -> None:
         with self._lock:
-            if detail is None:
-                self._db.execute("UPDATE files SET status = 'done' WHERE path = ?", (os.fsencode(path),))
-            else:
-                self._db.execute("UPDATE files SET status = 'done', detail = ? WHERE path = ?", (detail, os.fsencode(path)))
+            self._db.execute("UPDATE files SET status = 'done' WHERE path = ?", (os.fsencode(path),))
 
     def forget(self, path: Path) -> None:
         with self._lock:
@@ -132,15 +130,17 @@ class StateDB:
 
     def known_content(self, sha256: str) -> KnownContent | None:
         with self._lock:
-            row = self._db.execute("SELECT scores, frames, worst_frame, note FROM contents WHERE sha256 = ?", (sha256,)).fetchone()
+            row = self._db.execute("SELECT scores, frames, worst_frame, note, video FROM contents WHERE sha256 = ?",
+                                   (sha256,)).fetchone()
         if row is None:
             return None
-        return KnownContent(Scores(tuple(json.loads(row[0]))), row[1], row[2], row[3])
+        return KnownContent(Scores(tuple(json.loads(row[0]))), row[1], row[2], row[3], bool(row[4]))
 
     def remember_content(self, sha256: str, known: KnownContent) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO contents VALUES (?, ?, ?, ?, ?, ?)",
-                             (sha256, json.dumps(list(known.scores.probs)), known.frames, known.worst_frame, known.note, time.time()))
+            self._db.execute("INSERT OR REPLACE INTO contents VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (sha256, json.dumps(list(known.scores.probs)), known.frames, known.worst_frame, known.note,
+                              int(known.video), time.time()))
 
     # -- meta -----------------------------------------------------------------------------
 

@@ -248,3 +248,22 @@ def test_config_changes_while_running_are_audited_and_bad_ones_ignored(watched):
     assert len(rows) == 2 and all("sha256 " in r["detail"] for r in rows)
     assert "previous config stays in force" in rows[1]["detail"]
     assert folder_rows(data)[0]["decision"] == "benign" and (folder / "s.png").exists()  # adult still in force
+
+
+def test_videos_follow_actions_video_even_as_duplicates(tmp_path):
+    from tests.video_media import make_video
+
+    folder = tmp_path / "w"
+    folder.mkdir()
+    config = tmp_path / "config.toml"
+    config.write_text(f'[agent]\ndata_dir = "{tmp_path / "data"}"\n[screen]\nenabled = false\n'
+                      '[profiles.child]\nactions = { folder = "blur", screen = "blur", video = "quarantine" }\n'
+                      f'[[watch]]\npath = "{folder}"\n')
+    clip = make_video(tmp_path / "clip.mp4", seconds=4, canary_seconds={1, 2}, gop_s=1.0)
+    shutil.copy(clip, folder / "a.mp4")
+    shutil.copy(clip, folder / "b.mp4")  # the same content: its scores come from the state database
+    shutil.copy(CANARY, folder / "c.png")
+    assert run_veil("run", "--once", "--config", str(config)).returncode == 1
+    actions = {os.path.basename(r["subject"]): r["action"] for r in folder_rows(tmp_path / "data")}
+    assert actions == {"a.mp4": "quarantine", "b.mp4": "quarantine", "c.png": "blur"}
+    assert not (folder / "a.mp4").exists() and not (folder / "b.mp4").exists() and (folder / "c.png").exists()
