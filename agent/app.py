@@ -143,7 +143,7 @@ class App:
                                  f"watching {self._watch_list()}; {self._screen_line}")
         # existing files: all of them with scan_existing (and always for --once); otherwise only
         # what appeared since Veil first watched (files that came while it was stopped or killed)
-        self._since = {id(f): (0.0 if (self.once or w.scan_existing) else first_start) for f, w in zip(self.folders, self.config.watch)}
+        self._walks = [(f, 0.0 if (self.once or w.scan_existing) else first_start) for f, w in zip(self.folders, self.config.watch)]
         if self.once:
             self._reconcile("run --once")
         else:
@@ -223,10 +223,8 @@ class App:
     # -- inside ---------------------------------------------------------------------------
 
     def _submit(self, path: Path) -> None:
-        if self._paused_until is not None:
-            if time.time() < self._paused_until:
-                return  # paused: the reconcile after resume picks it up
-            self.resume()
+        if self._paused_until is not None and time.time() < self._paused_until:
+            return  # paused: the walk at resume picks it up
         self.pipeline.submit(path)
 
     def _count(self, outcome: Outcome) -> None:
@@ -255,8 +253,6 @@ class App:
 
     def _request_reconcile(self, reason: str) -> None:
         log.info("reconcile requested: %s", reason)
-        if "overflow" in reason:
-            self._agent_row("error", f"{reason}; reconciling every watched folder")
         self._reconcile_now.set()
 
     def _reconcile(self, why: str) -> int:
@@ -264,10 +260,9 @@ class App:
         self._reconciling.set()
         queued = 0
         try:
-            for folder in self.folders:
+            for folder, since in self._walks:
                 if self.once and not folder.root.is_dir():
                     log.warning("watched folder %s does not exist; nothing to check there", folder.root)
-                since = self._since.get(id(folder), 0.0)
                 for path in folder.walk():
                     if self._stop.is_set():
                         return queued
@@ -275,9 +270,10 @@ class App:
                         st = os.lstat(path)
                     except OSError:
                         continue
-                    if max(st.st_ctime, st.st_mtime) < since or self.state.is_decided(path, Identity.of(st)):
+                    changed_at = max(st.st_ctime, st.st_mtime)
+                    if changed_at < since or self.state.is_decided(path, Identity.of(st)):
                         continue
-                    if self.watcher is not None and time.time() - max(st.st_ctime, st.st_mtime) < 2.0:
+                    if self.watcher is not None and time.time() - changed_at < 2.0:
                         self.watcher.settler.changed(path)  # maybe still being written: settle it first
                     else:
                         self._submit(path)
@@ -298,8 +294,8 @@ class App:
     def _heartbeat_loop(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
             self.state.put(heartbeat=str(time.time()))
-            if self.pipeline.failed:
-                log.error("the pipeline failed: %s", self.pipeline.failed)
+            if self._paused_until is not None and time.time() >= self._paused_until:
+                self.resume()  # a pause ends on its own, audited, with a walk for what arrived meanwhile
 
     def _config_identity(self) -> tuple[int, int] | None:
         try:

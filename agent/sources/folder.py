@@ -220,11 +220,15 @@ class FolderWatcher:
 
         self._observer = Observer()
         self._observer.start()
-        self._overflow_hook = _OverflowHook(lambda: self.notices.reconcile("the kernel's event queue overflowed; events were lost"))
+        self._overflow_hook = _OverflowHook(self._overflowed)
         for watch in self._watches:
             self._schedule(watch)
         self._ticker = threading.Thread(target=self._tick_loop, name="veil-settle", daemon=True)
         self._ticker.start()
+
+    def _overflowed(self) -> None:
+        self.notices.warn("the kernel's event queue overflowed and events were lost; reconciling every watched folder")
+        self.notices.reconcile("event queue overflow")
 
     def stop(self) -> None:
         self._stop.set()

@@ -267,3 +267,55 @@ def test_videos_follow_actions_video_even_as_duplicates(tmp_path):
     actions = {os.path.basename(r["subject"]): r["action"] for r in folder_rows(tmp_path / "data")}
     assert actions == {"a.mp4": "quarantine", "b.mp4": "quarantine", "c.png": "blur"}
     assert not (folder / "a.mp4").exists() and not (folder / "b.mp4").exists() and (folder / "c.png").exists()
+
+
+def _in_process_app(tmp_path, folder):
+    from agent.app import App
+    from agent.config import load_config
+
+    return App(load_config(write_config(tmp_path, [folder])))
+
+
+def test_a_pause_ends_on_its_own_and_what_came_meanwhile_is_decided(tmp_path, monkeypatch):
+    import agent.app
+
+    monkeypatch.setattr(agent.app, "HEARTBEAT_S", 0.2)
+    folder = tmp_path / "w"
+    folder.mkdir()
+    app = _in_process_app(tmp_path, folder)
+    app.start()
+    try:
+        app.pause(0.02)  # 1.2 s
+        assert app.status()["state"] == "paused"
+        shutil.copy(CANARY, folder / "during-pause.png")
+        time.sleep(0.8)
+        assert (folder / "during-pause.png").exists()  # paused: left alone
+        assert wait_until(lambda: not (folder / "during-pause.png").exists(), 15)  # resumed by itself, then walked
+        assert app.status()["state"] == "protecting"
+    finally:
+        app.stop()
+    events = [r["subject"] for r in audit_of(tmp_path / "data") if r["source"] == "agent"]
+    assert events == ["start", "pause", "resume", "stop"]
+
+
+def test_an_inotify_queue_overflow_is_audited_and_reconciled(tmp_path):
+    import logging
+
+    folder = tmp_path / "w"
+    folder.mkdir()
+    app = _in_process_app(tmp_path, folder)
+    app.start()
+    try:
+        app.wait_idle(10)
+        # a file whose events the kernel dropped: written while no event reaches Veil
+        app.pause(10)
+        shutil.copy(CANARY, folder / "missed.png")
+        time.sleep(0.5)
+        app._paused_until = None  # unpaused without the resume walk: only the overflow's reconcile can find it
+        # watchdog reports IN_Q_OVERFLOW only as this log warning (watchdog/observers/inotify_c.py)
+        logging.getLogger("watchdog.observers.inotify_c").warning("Inotify queue overflowed; filesystem events were lost")
+        assert wait_until(lambda: not (folder / "missed.png").exists(), 15)
+    finally:
+        app.stop()
+    errors = [r["detail"] for r in audit_of(tmp_path / "data") if r["subject"] == "error"]
+    assert any("overflowed" in e and "reconciling" in e for e in errors)
