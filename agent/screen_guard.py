@@ -44,8 +44,7 @@ class _Monitor:
     tracker: RegionTracker
     smoother: Smoother
     episode: Episode | None = None
-    last_flagged: bool = False
-    last_worst: tuple[float, str] = (0.0, "")
+    last: tuple[bool, float, str] = (False, 0.0, "")  # the last judged sample: flagged, worst malign, its label
     overlay_glance: np.ndarray | None = None  # what Veil's own cover looks like, to never judge it
     overlay_telling: np.ndarray | None = None  # where the cover differs from what it covers
 
@@ -62,15 +61,12 @@ class ScreenGuard:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._overlay: Overlay | None = None
-        self.available: str = ""  # "" when sampling works, else why not
-        self.samples = self.inferences = 0
 
     def start(self) -> str:
         """Start sampling; returns a short state for the start-up line."""
         try:
             capture = open_capture()
         except ScreenUnavailable as err:
-            self.available = str(err)
             return f"screen: unavailable ({err})"
         monitors = len(capture.monitors) - 1
         capture.close()
@@ -143,34 +139,33 @@ class ScreenGuard:
                 return False
         else:
             shot = grab(capture, monitor.number)
-        self.samples += 1
         regions = monitor.tracker.regions(shot)
         profile = self.profile()
         if regions is None:
             # static: the content, so the decision, is what it was; no inference
-            self._advance(monitor, monitor.last_flagged, monitor.last_worst, shot, profile)
+            self._advance(monitor, shot, profile)
             return False
         batch = np.stack([to_model_input(shot.pixels, box) for box in regions])
         scores = self.classifier.classify(batch)
-        self.inferences += len(regions)
         decisions = [decide(s, profile) for s in scores]
         worst = max(range(len(decisions)), key=lambda i: decisions[i].malign)
         for box, decision in zip(regions, decisions):
             if decision.flagged and box != regions[0]:
                 monitor.tracker.flagged(box)
-        monitor.last_flagged = decisions[worst].flagged
-        monitor.last_worst = (decisions[worst].malign, scores[worst].top)
+        monitor.last = (decisions[worst].flagged, decisions[worst].malign, scores[worst].top)
         log.debug("screen %d: %d regions, worst %.3f (%s) in %s", monitor.number, len(regions), decisions[worst].malign,
                   scores[worst].top, regions[worst])
-        self._advance(monitor, decisions[worst].flagged, (decisions[worst].malign, scores[worst].top), shot, profile)
+        self._advance(monitor, shot, profile)
         return True
 
-    def _advance(self, monitor: _Monitor, flagged: bool, worst: tuple[float, str], shot, profile: Profile) -> None:
+    def _advance(self, monitor: _Monitor, shot, profile: Profile) -> None:
+        """Feed the last judged sample to the smoother; start or end an episode on its word."""
+        flagged, malign, label = monitor.last
         change = monitor.smoother.update(flagged)
-        if monitor.episode is not None and worst[0] > monitor.episode.peak:
-            monitor.episode.peak, monitor.episode.label = worst
+        if monitor.episode is not None and malign > monitor.episode.peak:
+            monitor.episode.peak, monitor.episode.label = malign, label
         if change == "start":
-            monitor.episode = Episode(time.time(), *worst)
+            monitor.episode = Episode(time.time(), malign, label)
             self._act_start(monitor, shot, profile)
         elif change == "end":
             self._end_episode(monitor, "content gone")
@@ -199,10 +194,13 @@ class ScreenGuard:
         action = profile.actions.get("screen", "blur")
         if self._overlay is not None and monitor.number in self._overlay.shown:
             self._overlay.hide(monitor.number)
+        monitor.overlay_glance = monitor.overlay_telling = None
+        self.on_event(f"screen {monitor.number}: clear")
+        if action == "none":
+            return  # the profile asks for nothing, not even a row
         ended = time.time()
         self.audit.append(AuditRecord(
-            "screen", f"screen:{monitor.number}", decision="malign", action=action if action in ("blur", "log") else "log",
+            "screen", f"screen:{monitor.number}", decision="malign", action=action,
             detail=f"episode {_iso(episode.started)} to {_iso(ended)} ({ended - episode.started:.1f} s), peak {episode.peak:.2f} "
                    f"({episode.label}); ended: {why}",
             profile=profile.name, model=self.model, malign=f"{episode.peak:.4f}", threshold=f"{profile.threshold:.2f}"))
-        self.on_event(f"screen {monitor.number}: clear")

@@ -193,9 +193,6 @@ class RegionTracker:
         self._flagged: deque[Box] = deque(maxlen=keep_flagged)
         self._windows = windows
 
-    def reset(self) -> None:
-        self._last_glance = None
-
     def regions(self, shot: Grab) -> list[Box] | None:
         """None when nothing changed since the last sample (no inference needed)."""
         width, height = shot.bounds.width, shot.bounds.height

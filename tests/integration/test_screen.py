@@ -69,12 +69,18 @@ def test_benign_pictures_changing_on_screen_are_left_alone(tmp_path, xserver):
     photos = [PHOTOS / n for n in ("scikit-coffee.jpg", "scikit-chelsea.jpg", "plasma-autumn.jpg", "lomiri-bridge_by_sander_klootwijk.jpg")]
     agent = Agent(_config(tmp_path), env=xserver.env)
     try:
-        xserver.show("800x600+100+100", *photos, every=0.4)  # a moving benign "video"
-        time.sleep(6)
-        assert xserver.mapped_overlays() == 0
+        movie = xserver.show("800x600+100+100", *photos, every=0.4)  # a moving benign "video"
+        for _ in range(60):
+            time.sleep(0.1)
+            assert xserver.mapped_overlays() == 0
+        assert _screen_rows(tmp_path) == []
+        xserver.close(movie)
+        # the control: the same agent, still sampling, does cover a canary
+        xserver.show("640x480+300+200", CANARY)
+        assert wait_until(lambda: xserver.mapped_overlays() == 1, 10)
     finally:
         agent.stop()
-    assert _screen_rows(tmp_path) == []
+    assert len(_screen_rows(tmp_path)) == 1  # the control's episode, closed at stop
 
 
 @pytest.mark.parametrize("xserver", ["3840x2160"], indirect=True)
