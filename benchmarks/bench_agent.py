@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import sys
 import tempfile
@@ -29,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.agent_process import Agent, folder_rows, wait_until, write_config  # noqa: E402
-from tests.media import child_benign_photos, child_flagged_canaries  # noqa: E402
+from tests.media import child_benign_photos, child_flagged_canaries, machine_line  # noqa: E402
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -53,14 +52,10 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--idle-s", type=float, default=60)
     args = parser.parse_args()
-    from agent.classifier import open_classifier
-    from agent.config import ModelSection
-
-    with open_classifier(ModelSection(accelerator="cpu", threads=2)) as classifier:
-        photos = [p.read_bytes() for p in child_benign_photos(classifier)]
+    photos = [p.read_bytes() for p in child_benign_photos()]
     canaries = [p.read_bytes() for p in child_flagged_canaries()]
     rng = random.Random(1)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}")
+    print(machine_line())
     with tempfile.TemporaryDirectory() as temp:
         root = Path(temp)
         folders = [root / f"watched-{i}" for i in range(5)]

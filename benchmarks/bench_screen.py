@@ -15,8 +15,6 @@ interval stretches to 5 s when nothing changes).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -27,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_agent import _cpu_seconds, _peak_rss_mb  # noqa: E402
 from tests.agent_process import Agent, wait_until  # noqa: E402
-from tests.media import child_benign_photos, child_flagged_canaries  # noqa: E402
+from tests.media import child_benign_photos, child_flagged_canaries, machine_line  # noqa: E402
 from tests.xserver import XServer  # noqa: E402
 
 
@@ -36,13 +34,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--trials", type=int, default=20)
     args = parser.parse_args()
-    from agent.classifier import open_classifier
-    from agent.config import ModelSection
-
-    with open_classifier(ModelSection(accelerator="cpu", threads=2)) as classifier:
-        photos = child_benign_photos(classifier)
+    photos = child_benign_photos()
     canaries = child_flagged_canaries()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}")
+    print(machine_line())
     server = XServer("1920x1080")
     try:
         with tempfile.TemporaryDirectory() as temp:

@@ -16,9 +16,11 @@ from agent.audit import log_files
 from tests.conftest import REPO
 
 
-def write_config(tmp_path: Path, watches: list[Path], extra: str = "", **watch_options: str) -> Path:
+def write_config(tmp_path: Path, watches: list[Path], extra: str = "", data: Path | None = None, **watch_options: str) -> Path:
+    """A config for tests: data in ``data`` (default tmp_path/data), screen off, benign decisions
+    audited too; ``extra`` TOML tables, then one [[watch]] per folder with ``watch_options``."""
     options = "".join(f"{key} = {value}\n" for key, value in watch_options.items())
-    text = f'[agent]\ndata_dir = "{tmp_path / "data"}"\n[screen]\nenabled = false\n[audit]\nlog_benign = true\n{extra}\n'
+    text = f'[agent]\ndata_dir = "{data or tmp_path / "data"}"\n[screen]\nenabled = false\n[audit]\nlog_benign = true\n{extra}\n'
     text += "".join(f'[[watch]]\npath = "{w}"\n{options}' for w in watches)
     path = tmp_path / "config.toml"
     path.write_text(text)

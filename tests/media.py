@@ -24,15 +24,27 @@ def child_flagged_canaries() -> list[Path]:
             if spec["robust"] and max(spec["target"], key=spec["target"].get) in ("porn", "hentai", "sexy")]
 
 
-def child_benign_photos(classifier) -> list[Path]:
+def child_benign_photos(classifier=None) -> list[Path]:
     """The real photos the model calls benign under the child profile: abstract wallpapers among
     them are false alarms (models/preprocess-study.json), and a test of the agent's plumbing must
-    know which files Veil will rightly leave alone."""
+    know which files Veil will rightly leave alone. Without a classifier, one is opened for this."""
+    from agent.classifier import open_classifier
+    from agent.config import ModelSection
     from agent.policy import BUILTIN_PROFILES
     from agent.scan import scan
 
+    if classifier is None:
+        with open_classifier(ModelSection(accelerator="cpu", threads=2)) as own:
+            return child_benign_photos(own)
     results = scan(sorted(PHOTOS.glob("*.jpg")), classifier, BUILTIN_PROFILES["child"], threads=2)
     return [r.path for r in results if r.prediction == "benign"]
+
+
+def machine_line() -> str:
+    """The machine a benchmark ran on, as its first output line."""
+    import platform
+
+    return f"machine: {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}"
 
 
 def photo(name: str = "scikit-coffee.jpg") -> Image.Image:

@@ -13,6 +13,7 @@ from tests.agent_process import Agent, audit_of, folder_rows, run_veil, vault_en
 from tests.conftest import CANARIES, PHOTOS
 
 CANARY = CANARIES / "porn-a.png"
+BLUR_IMAGES = '[profiles.child]\nactions = { folder = "blur", screen = "blur", video = "quarantine" }\n'
 PHOTO = PHOTOS / "scikit-coffee.jpg"
 
 
@@ -210,10 +211,7 @@ def test_veil_never_judges_its_own_outputs(tmp_path):
     folder = tmp_path / "home"
     folder.mkdir()
     # the data dir (vault, audit, state) inside the watched tree, and blur as the folder action
-    config = tmp_path / "config.toml"
-    config.write_text(f'[agent]\ndata_dir = "{folder / ".veil"}"\n[screen]\nenabled = false\n[audit]\nlog_benign = true\n'
-                      '[profiles.child]\nactions = { folder = "blur", screen = "blur", video = "quarantine" }\n'
-                      f'[[watch]]\npath = "{folder}"\ninclude = ["*"]\n')
+    config = write_config(tmp_path, [folder], BLUR_IMAGES, data=folder / ".veil", include='["*"]')
     shutil.copy(CANARY, folder / "c.png")
     data = folder / ".veil"
     assert run_veil("run", "--once", "--config", str(config)).returncode == 1
@@ -255,10 +253,7 @@ def test_videos_follow_actions_video_even_as_duplicates(tmp_path):
 
     folder = tmp_path / "w"
     folder.mkdir()
-    config = tmp_path / "config.toml"
-    config.write_text(f'[agent]\ndata_dir = "{tmp_path / "data"}"\n[screen]\nenabled = false\n'
-                      '[profiles.child]\nactions = { folder = "blur", screen = "blur", video = "quarantine" }\n'
-                      f'[[watch]]\npath = "{folder}"\n')
+    config = write_config(tmp_path, [folder], BLUR_IMAGES)
     clip = make_video(tmp_path / "clip.mp4", seconds=4, canary_seconds={1, 2}, gop_s=1.0)
     shutil.copy(clip, folder / "a.mp4")
     shutil.copy(clip, folder / "b.mp4")  # the same content: its scores come from the state database
