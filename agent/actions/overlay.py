@@ -2,7 +2,7 @@
 blurred copy of what is under it and one line of text. On X11 its class (``WM_CLASS``) is
 ``veil-overlay`` (INTERFACES.md).
 
-Tk runs in a thread of its own and only there: other threads post requests and wait for them.
+Tk runs in a thread of its own (agent/ui.py) and only there: other threads post requests and wait for them.
 The overlay can ``hide_for_sampling`` — withdrawn, the screen repainted, a capture taken, shown
 again — so Veil keeps judging what is underneath and never its own blurred picture. The blurred
 image lives in memory only.
@@ -10,9 +10,6 @@ image lives in memory only.
 
 from __future__ import annotations
 
-import logging
-import queue
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFilter
 
-log = logging.getLogger(__name__)
+from agent.ui import TkThread, UiUnavailable
 
 OVERLAY_CLASS = "veil-overlay"
 
@@ -38,28 +35,19 @@ def blurred_copy(bgra: np.ndarray) -> Image.Image:
 
 class Overlay:
     def __init__(self):
-        self._requests: queue.Queue[tuple[Callable[[], Any], threading.Event, list]] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: str | None = None
-        self._stop = False
+        self._ui = TkThread(OVERLAY_CLASS)
         self._windows: dict[int, Any] = {}
         self.shown: set[int] = set()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="veil-overlay", daemon=True)
-        self._thread.start()
-        self._ready.wait(10)
-        if self._error:
-            raise OverlayUnavailable(self._error)
+        try:
+            self._ui.start()
+        except UiUnavailable as err:
+            raise OverlayUnavailable(f"no overlay window possible: {str(err).removeprefix('no window possible: ')}") from None
+        self._ui.on_close(self._destroy_all)
 
     def stop(self) -> None:
-        if self._thread is None:
-            return
-        self._stop = True
-        self._call(lambda: None, timeout=5)
-        self._thread.join(5)
-        self._thread = None
+        self._ui.stop()
 
     # -- requests (any thread) ------------------------------------------------------------
 
@@ -80,66 +68,26 @@ class Overlay:
         finally:
             self._call(lambda: self._deiconify(monitor))
 
+    def _call(self, action: Callable[[], Any]) -> Any:
+        try:
+            return self._ui.call(action)
+        except UiUnavailable as err:
+            raise OverlayUnavailable(str(err)) from None
+
     # -- the Tk thread --------------------------------------------------------------------
 
-    def _call(self, action: Callable[[], Any], timeout: float = 10) -> Any:
-        if self._thread is None:
-            raise OverlayUnavailable("overlay not started")
-        done, result = threading.Event(), []
-        self._requests.put((action, done, result))
-        done.wait(timeout)
-        return result[0] if result else None
-
-    def _run(self) -> None:
-        try:
-            import tkinter
-
-            self._tk = tkinter
-            tkinter.NoDefaultRoot()  # no module-global root, which would be deleted by the main thread at exit
-            self._root = tkinter.Tk(className=OVERLAY_CLASS)
-            self._root.withdraw()
-        except Exception as err:  # no Tk, or no display
-            self._error = f"no overlay window possible: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
-            self._ready.set()
-            return
-        self._ready.set()
-        self._root.after(20, self._poll)
-        self._root.mainloop()
+    def _destroy_all(self) -> None:
         for window in self._windows.values():
             window.destroy()
-        self._root.destroy()
-        # Tk objects must die in the thread that made them (else Tcl aborts at exit)
         self._windows.clear()
-        self._root = self._tk = None
-        import gc
-
-        gc.collect()
-
-    def _poll(self) -> None:
-        while True:
-            try:
-                action, done, result = self._requests.get_nowait()
-            except queue.Empty:
-                break
-            try:
-                result.append(action())
-                self._root.update_idletasks()
-            except Exception:
-                log.exception("overlay request failed")
-            finally:
-                done.set()
-        if self._stop:
-            self._root.quit()
-            return
-        self._root.after(20, self._poll)
 
     def _show(self, monitor: int, bounds, image: Image.Image, message: str) -> None:
         from PIL import ImageTk
 
-        tk = self._tk
+        tk = self._ui.tk
         window = self._windows.get(monitor)
         if window is None:
-            window = tk.Toplevel(self._root, class_=OVERLAY_CLASS)
+            window = tk.Toplevel(self._ui.root, class_=OVERLAY_CLASS)
             window.title(f"Veil overlay {monitor}")
             window.overrideredirect(True)
             window.attributes("-topmost", True)
@@ -166,11 +114,11 @@ class Overlay:
         window = self._windows.get(monitor)
         if window is not None:
             window.withdraw()
-            self._root.update()
+            self._ui.root.update()
 
     def _deiconify(self, monitor: int) -> None:
         window = self._windows.get(monitor)
         if window is not None:
             window.deiconify()
             window.lift()
-            self._root.update()
+            self._ui.root.update()

@@ -1,0 +1,125 @@
+"""A Tk interpreter in a thread of its own, for Veil's few windows (the screen overlay, the
+tray's PIN dialog, menus and lists).
+
+Tk must only be touched from the thread that created it: other threads hand it work with
+``call`` (wait for the result) or ``post`` (fire and forget). Each user of Tk gets its own
+``TkThread``; Tcl is built threaded, so interpreters in different threads do not meet.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class UiUnavailable(Exception):
+    """No Tk, or no display to open it on."""
+
+
+class TkThread:
+    POLL_MS = 20
+
+    def __init__(self, class_name: str):
+        self.class_name = class_name
+        self._requests: queue.Queue[tuple[Callable[[], Any], threading.Event | None, list]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: str | None = None
+        self._stopping = False
+        self._on_close: list[Callable[[], None]] = []
+        self.tk: Any = None  # the tkinter module, once started
+        self.root: Any = None  # a withdrawn root every window of this thread belongs to
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"veil-tk-{self.class_name}", daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+        if self._error:
+            self._thread = None
+            raise UiUnavailable(self._error)
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        thread, self._stopping = self._thread, True
+        self.call(lambda: None, timeout=5)
+        thread.join(5)
+        self._thread = None
+
+    def on_close(self, cleanup: Callable[[], None]) -> None:
+        """Run ``cleanup`` in the Tk thread before it ends (to destroy windows there)."""
+        self._on_close.append(cleanup)
+
+    def call(self, action: Callable[[], Any], timeout: float = 10) -> Any:
+        """Run ``action`` in the Tk thread and return its result (None if it failed or timed out)."""
+        if self._thread is None:
+            raise UiUnavailable(f"{self.class_name}: Tk not started")
+        if threading.current_thread() is self._thread:
+            return action()
+        done, result = threading.Event(), []
+        self._requests.put((action, done, result))
+        done.wait(timeout)
+        return result[0] if result else None
+
+    def post(self, action: Callable[[], Any]) -> None:
+        """Run ``action`` in the Tk thread without waiting for it."""
+        if self._thread is None:
+            raise UiUnavailable(f"{self.class_name}: Tk not started")
+        self._requests.put((action, None, []))
+
+    # -- the Tk thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            import tkinter
+
+            tkinter.NoDefaultRoot()  # no module-global root, which the main thread would delete at exit
+            self.tk = tkinter
+            self.root = tkinter.Tk(className=self.class_name)
+            self.root.withdraw()
+        except Exception as err:  # no Tk, or no display
+            self._error = f"no window possible: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
+            self._ready.set()
+            return
+        self._ready.set()
+        self.root.after(self.POLL_MS, self._poll)
+        self.root.mainloop()
+        for cleanup in self._on_close:
+            try:
+                cleanup()
+            except Exception:
+                log.exception("%s: closing a window failed", self.class_name)
+        self.root.destroy()
+        # Tk objects must die in the thread that made them (else Tcl aborts at exit)
+        self.root = self.tk = None
+        import gc
+
+        gc.collect()
+
+    def _poll(self) -> None:
+        while True:
+            try:
+                action, done, result = self._requests.get_nowait()
+            except queue.Empty:
+                break
+            try:
+                result.append(action())
+                self.root.update_idletasks()
+            except Exception:
+                log.exception("%s: request failed", self.class_name)
+            finally:
+                if done is not None:
+                    done.set()
+        if self._stopping:
+            self.root.quit()
+            return
+        self.root.after(self.POLL_MS, self._poll)
