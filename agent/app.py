@@ -59,6 +59,7 @@ class Counters:
     flagged: int = 0
     errors: int = 0
     last_event: str = ""
+    last_flag_at: float | None = None  # when something was last blocked (file or screen)
     outcomes: list[Outcome] = field(default_factory=list)  # kept only for --once (bounded by the folders)
 
 
@@ -129,7 +130,8 @@ class App:
             from agent.screen_guard import ScreenGuard
 
             self.screen = ScreenGuard(self.config.screen, self.decider.classifier, lambda: self._profile, self.audit,
-                                      self.classifier.model.name, on_event=self._screen_event)
+                                      self.classifier.model.name, on_event=self._screen_event,
+                                      paused=lambda: self.paused)
             self._screen_line = self.screen.start()
         if not self.once:
             notices = WatchNotices(warn=self._watch_warning, reconcile=self._request_reconcile)
@@ -174,35 +176,103 @@ class App:
         self.lock.release()
         self.started = False
 
-    def pause(self, minutes: float) -> None:
+    def pause(self, minutes: float, by: str = "") -> None:
         self._paused_until = time.time() + minutes * 60
-        self._agent_row("pause", f"paused for {minutes:g} min, until {_iso(self._paused_until)}")
+        self._agent_row("pause", f"paused for {minutes:g} min, until {_iso(self._paused_until)}" + (f"; {by}" if by else ""))
 
-    def resume(self) -> None:
+    def resume(self, by: str = "") -> None:
         if self._paused_until is None:
             return
         self._paused_until = None
-        self._agent_row("resume", "protection resumed")
+        self._agent_row("resume", "protection resumed" + (f"; {by}" if by else ""))
         self._request_reconcile("resumed after a pause")
 
-    def set_profile(self, name: str) -> None:
+    @property
+    def paused(self) -> bool:
+        return self._paused_until is not None and time.time() < self._paused_until
+
+    def set_profile(self, name: str, by: str = "") -> None:
         profile = self.config.profile(name)
         old, self._profile = self._profile, profile
-        self._agent_row("profile", f"{old.name} -> {profile.name}")
+        self._agent_row("profile", f"{old.name} -> {profile.name}" + (f"; {by}" if by else ""))
 
     def status(self) -> dict:
-        paused = self._paused_until is not None and time.time() < self._paused_until
         return {
-            "state": "failed" if self.pipeline.failed else ("paused" if paused else "protecting"),
+            "state": "failed" if self.pipeline.failed else ("paused" if self.paused else "protecting"),
             "profile": self._profile.name,
+            "profiles": list(self.config.profiles),
+            "paused_until": self._paused_until if self.paused else None,
             "watching": self.watcher.describe() if self.watcher else [str(f.root) for f in self.folders],
+            "screen": self._screen_line,
             "decided": self.counters.decided,
             "flagged": self.counters.flagged,
             "errors": self.counters.errors,
             "backlog": self.pipeline.backlog(),
             "pending": len(self.watcher.settler) if self.watcher else 0,
             "last_event": self.counters.last_event,
+            "last_flag_at": self.counters.last_flag_at,
+            "failure": self.pipeline.failed or "",
         }
+
+    # PIN-guarded doings for the tray; the caller asks the user, the App checks and audits.
+
+    @property
+    def pin_set(self) -> bool:
+        return self.vault.keyring.path.exists() and self.vault.keyring.pin_set
+
+    def unlock(self, pin: str | None, purpose: str):
+        """The vault's private key for ``pin``; a wrong one is audited (``pin-failed``) and raised
+        as PinError, with the lock-out the keyring imposes after repeated failures."""
+        from agent.vault import PinError
+
+        self.vault.keyring.ensure()
+        try:
+            return self.vault.keyring.unlock(pin)
+        except PinError as err:
+            self._agent_row("pin-failed", f"{purpose}: {err}")
+            raise
+
+    def quarantined(self, private) -> list:
+        return self.vault.entries(private)
+
+    def restore(self, entry_id: str, private, by: str = "") -> Path:
+        """Put a quarantined file back (VaultError, one line, if it cannot be)."""
+        from agent.scan_output import display_path
+
+        target = self.vault.restore(entry_id, private)
+        self.audit.append(AuditRecord("folder", display_path(target), action="restore", profile=self._profile.name,
+                                      detail=f"restored from vault entry {entry_id}" + (f"; {by}" if by else "")))
+        return target
+
+    def scan_folder(self, folder: Path) -> int:
+        """Decide every file below ``folder`` with the active profile and act on it, as if it
+        were watched (already decided, unchanged files are not read again). Returns how many
+        files were queued; the work goes on in the workers."""
+        data = self.config.data_path.resolve()
+        ignored = (data, self.config.quarantine_dir.resolve(), self.config.audit_file.parent.resolve())
+        walker = WatchedFolder(folder.expanduser().resolve(), True, (), (), ignored)
+        queued = 0
+        for path in walker.walk():
+            if self._stop.is_set():
+                break
+            self.pipeline.submit(path)
+            queued += 1
+        log.info("folder scan of %s: %d files queued", walker.root, queued)
+        with self._counters_lock:
+            self.counters.last_event = f"{_iso(time.time())} scan of {walker.root.name or walker.root}: {queued} files"
+        return queued
+
+    def audit_tail(self, count: int = 200) -> list[dict[str, str]]:
+        from agent.audit import tail
+
+        return tail(self.config.audit_file, count)
+
+    def audit_check(self) -> str:
+        """One line: whether the audit log's hash chain is intact."""
+        from agent.audit import verify
+
+        result = verify(self.config.audit_file)
+        return f"hash chain intact ({result.rows} rows)" if result.ok else f"hash chain BROKEN: {result.problem}"
 
     def startup_line(self) -> str:
         return f"protecting with profile {self._profile.name}; {self.classifier.describe()}; {self.classifier.choice.reason}; " \
@@ -220,6 +290,25 @@ class App:
             time.sleep(0.05)
         return True
 
+    def about(self) -> list[str]:
+        """Lines for the tray's About window: what runs, on what, where its records are."""
+        from agent import __version__
+
+        status = self.status()
+        return [
+            f"Veil {__version__}: an on-device content filter. Nothing leaves this device.",
+            f"State: {status['state']}, profile {status['profile']}",
+            f"Watching: {self._watch_list()}",
+            f"Screen: {self._screen_line.removeprefix('screen: ')}",
+            f"Model: {self.classifier.describe()}",
+            f"Accelerator: {self.classifier.choice.reason}",
+            f"Since start: {status['decided']} files decided, {status['flagged']} flagged, {status['errors']} unreadable",
+            f"Config: {self.config.source or 'built-in defaults'}",
+            f"Audit log: {self.config.audit_file}",
+            f"Quarantine: {self.config.quarantine_dir}",
+            "Model weights: nsfwjs (MIT licence; notice in models/LICENSE.nsfwjs), converted on this project's converter.",
+        ]
+
     # -- inside ---------------------------------------------------------------------------
 
     def _submit(self, path: Path) -> None:
@@ -233,6 +322,8 @@ class App:
                 self.counters.decided += 1
             self.counters.flagged += outcome.decision == "malign"
             self.counters.errors += outcome.decision == "error"
+            if outcome.decision == "malign":
+                self.counters.last_flag_at = time.time()
             if outcome.decision in ("malign", "error"):
                 self.counters.last_event = f"{_iso(time.time())} {outcome.path.name}: {outcome.decision}, {outcome.action}"
             if self.once:
@@ -243,8 +334,10 @@ class App:
             log.warning(detail)
         self.audit.append(AuditRecord("agent", event, detail=detail, profile=self._profile.name))
 
-    def _screen_event(self, message: str) -> None:
+    def _screen_event(self, message: str, flagged: bool = False) -> None:
         with self._counters_lock:
+            if flagged:
+                self.counters.last_flag_at = time.time()
             self.counters.last_event = f"{_iso(time.time())} {message}"
         log.info(message)
 

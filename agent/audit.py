@@ -210,3 +210,11 @@ def tail(path: Path, count: int = 20) -> list[dict[str, str]]:
         if len(rows) >= count:
             break
     return rows[-count:] if count > 0 else []
+
+
+def readable(row: dict[str, str]) -> str:
+    """One audit row as a line for people (``veil audit tail``, the tray's audit window)."""
+    what = " ".join(v for v in (row["decision"], row["action"]) if v)
+    score = f" malign {row['malign']} ≥ {row['threshold']} ({row['profile']})" if row["malign"] and row["decision"] == "malign" else ""
+    detail = f" — {row['detail']}" if row["detail"] else ""
+    return f"{row['time']}  {row['source']:<6} {what:<16} {row['subject']}{score}{detail}"

@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     check = config_sub.add_parser("check", help="validate a config file")
     check.add_argument("path", type=Path)
 
-    run = sub.add_parser("run", help="start the agent: folder watchers (and, later, screen and tray)")
+    run = sub.add_parser("run", help="start the agent: folder watchers, screen sampler and tray icon")
     run.add_argument("--config", type=Path, help="config file (default: the user config, else built-in defaults)")
     run.add_argument("--no-tray", action="store_true", help="run headless in the foreground; SIGINT/SIGTERM stop it")
     run.add_argument("--once", action="store_true", help="decide every watched file once, act, and exit")
@@ -288,7 +288,7 @@ def _cmd_pin(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from agent.audit import log_files, tail, verify
+    from agent.audit import log_files, readable, tail, verify
     from agent.errors import EXIT_FLAGGED, FatalError
 
     if args.audit_command == "verify":
@@ -305,10 +305,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         print(f"veil: audit log broken: {result.problem}", file=sys.stderr)
         return EXIT_FLAGGED
     for row in tail(_config(args).audit_file, args.n):
-        what = " ".join(v for v in (row["decision"], row["action"]) if v)
-        score = f" malign {row['malign']} ≥ {row['threshold']} ({row['profile']})" if row["malign"] and row["decision"] == "malign" else ""
-        detail = f" — {row['detail']}" if row["detail"] else ""
-        print(f"{row['time']}  {row['source']:<6} {what:<16} {row['subject']}{score}{detail}")
+        print(readable(row))
     return EXIT_OK
 
 
@@ -384,9 +381,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return EXIT_FLAGGED if flagged else (EXIT_UNREADABLE if errors else EXIT_OK)
 
     app = App(config)
-    print(f"veil: {app.start()}", file=sys.stderr, flush=True)
-    if not args.no_tray:
-        print("veil: tray icon unavailable in this version; running headless (as with --no-tray)", file=sys.stderr, flush=True)
+    say = lambda line: print(f"veil: {line}", file=sys.stderr, flush=True)  # noqa: E731
+    say(app.start())
     stop = threading.Event()
     reason = ["quit"]
 
@@ -394,13 +390,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
         reason[0] = f"quit ({signal.Signals(signum).name})"
         stop.set()
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, on_signal)
-    try:
+    def quit_from_tray(why: str) -> None:
+        reason[0] = why
+        stop.set()
+
+    def supervise() -> None:
         while not stop.wait(0.5):
             if app.pipeline.failed:
                 reason[0] = f"crashed ({app.pipeline.failed})"
-                break
+                stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, on_signal)
+    threading.Thread(target=supervise, name="veil-supervise", daemon=True).start()
+    try:
+        if args.no_tray:
+            while not stop.wait(0.5):  # a short wait: the main thread must come back for signals
+                pass
+        else:
+            from agent.tray.icon import TrayIcon
+
+            TrayIcon(app, quit=quit_from_tray, about=app.about, say=say).run(stop)
     finally:
         app.stop(reason[0])
     print(f"veil: stopped: {reason[0]}", file=sys.stderr)

@@ -40,6 +40,8 @@ def _latency_ms(classifier, runs: int = 20) -> dict[str, float]:
 
 
 def run_doctor(config: Config) -> dict[str, Any]:
+    from agent.tray.icon import tray_availability
+
     with open_classifier(config.model) as classifier:
         latency = _latency_ms(classifier)
         backend = classifier.backend
@@ -55,6 +57,7 @@ def run_doctor(config: Config) -> dict[str, Any]:
             "preprocess": RESIZE_METHOD,
             "latency_ms_one_image": latency,
             "display": _display(),
+            "tray": tray_availability(),
         }
     warnings = []
     # tflite-runtime's XNNPACK takes no int8 op, so an int8 model runs there on slow builtin
@@ -83,6 +86,7 @@ def format_report(report: dict[str, Any], fmt: str) -> str:
         f"preprocess:   {report['preprocess']}",
         f"latency:      {report['latency_ms_one_image']['median']} ms per image (median of 20, batch 1)",
         f"display:      {report['display']['detail']}",
+        f"tray:         {report['tray']}",
     ]
     lines += [f"warning:      {w}" for w in report["warnings"]]
     return "\n".join(lines)

@@ -51,13 +51,14 @@ class _Monitor:
 
 class ScreenGuard:
     def __init__(self, section: ScreenSection, classifier, profile: Callable[[], Profile], audit: AuditLog, model: str,
-                 on_event: Callable[[str], None] | None = None):
+                 on_event: Callable[[str, bool], None] | None = None, paused: Callable[[], bool] = lambda: False):
         self.section = section
         self.classifier = classifier
         self.profile = profile
         self.audit = audit
         self.model = model
-        self.on_event = on_event or (lambda message: None)
+        self.on_event = on_event or (lambda message, flagged: None)
+        self.paused = paused  # while paused (with the PIN) nothing is sampled and no cover shown
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._overlay: Overlay | None = None
@@ -90,6 +91,12 @@ class ScreenGuard:
         interval = self.section.interval_s
         try:
             while not self._stop.wait(interval):
+                if self.paused():
+                    for monitor in monitors:
+                        if monitor.episode is not None:
+                            self._end_episode(monitor, "paused")
+                    interval = self.section.interval_s
+                    continue
                 began = time.monotonic()
                 changed = False
                 for monitor in monitors:
@@ -172,7 +179,7 @@ class ScreenGuard:
 
     def _act_start(self, monitor: _Monitor, shot, profile: Profile) -> None:
         action = profile.actions.get("screen", "blur")
-        self.on_event(f"screen {monitor.number}: flagged ({monitor.episode.label} {monitor.episode.peak:.2f}); {action}")
+        self.on_event(f"screen {monitor.number}: flagged ({monitor.episode.label} {monitor.episode.peak:.2f}); {action}", True)
         if action != "blur":
             return
         try:
@@ -195,7 +202,7 @@ class ScreenGuard:
         if self._overlay is not None and monitor.number in self._overlay.shown:
             self._overlay.hide(monitor.number)
         monitor.overlay_glance = monitor.overlay_telling = None
-        self.on_event(f"screen {monitor.number}: clear")
+        self.on_event(f"screen {monitor.number}: clear", False)
         if action == "none":
             return  # the profile asks for nothing, not even a row
         ended = time.time()

@@ -1,0 +1,202 @@
+"""The tray's small windows, in Tk (part of Python; nothing more to install): the PIN dialog,
+the folder chooser, the quarantine list with restore, a text window (audit log, about), a
+notice, and the pop-up menu for trays that cannot show menus themselves (plain X11).
+
+Every window is made and touched in the tray's own Tk thread (agent/ui.py); the asking thread
+waits for the answer. Window classes (``WM_CLASS``) start with ``veil-`` so tests and window
+rules can find them: ``veil-pin``, ``veil-quarantine``, ``veil-text``, ``veil-note``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agent.tray.menu import MenuEntry
+from agent.ui import TkThread
+
+PIN_DIALOG_TIMEOUT_S = 120.0  # a forgotten PIN dialog cancels itself: it would hold up every other request
+
+
+class TkPrompts:
+    def __init__(self, ui: TkThread):
+        self.ui = ui
+        self.menu: Any = None  # the pop-up menu last posted (tests read entry positions from it)
+        ui.on_close(self._forget_menu)
+
+    def _forget_menu(self) -> None:
+        # Tk objects must be dropped in the Tk thread: one left for the main thread to collect
+        # at exit makes Tcl abort the process
+        if self.menu is not None:
+            self.menu.destroy()
+            self.menu = None
+
+    # -- waiting for an answer from the Tk thread -----------------------------------------
+
+    def _ask(self, build: Callable[[Callable[[Any], None]], None], timeout: float | None = None) -> Any:
+        answered, answer = threading.Event(), []
+
+        def finish(value: Any) -> None:
+            if not answered.is_set():
+                answer.append(value)
+                answered.set()
+
+        self.ui.post(lambda: build(finish))
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not answered.wait(0.5):
+            if not self.ui.running or (deadline is not None and time.monotonic() > deadline):
+                self.ui.post(lambda: finish(None))
+                answered.wait(2)
+                break
+        return answer[0] if answer else None
+
+    def _window(self, class_name: str, title: str) -> Any:
+        tk = self.ui.tk
+        window = tk.Toplevel(self.ui.root, class_=class_name)
+        window.title(title)
+        window.attributes("-topmost", True)
+        return window
+
+    @staticmethod
+    def _centre(window: Any) -> None:
+        window.update_idletasks()
+        x = (window.winfo_screenwidth() - window.winfo_reqwidth()) // 2
+        y = (window.winfo_screenheight() - window.winfo_reqheight()) // 3
+        window.geometry(f"+{x}+{y}")
+
+    # -- Prompts ----------------------------------------------------------------------------
+
+    def ask_pin(self, purpose: str, problem: str) -> str | None:
+        def build(finish: Callable[[Any], None]) -> None:
+            tk = self.ui.tk
+            window = self._window("veil-pin", "Veil — PIN")
+            window.resizable(False, False)
+            tk.Label(window, text=f"Enter the PIN to {purpose}.", padx=16, pady=10).pack()
+            if problem:
+                tk.Label(window, text=problem, fg="#b00020", padx=16).pack()
+            entry = tk.Entry(window, show="•", width=24)
+            entry.pack(padx=16, pady=8)
+            buttons = tk.Frame(window)
+            buttons.pack(pady=(0, 12))
+
+            def done(value: str | None) -> None:
+                window.destroy()
+                finish(value)
+
+            tk.Button(buttons, text="OK", width=8, command=lambda: done(entry.get())).pack(side="left", padx=4)
+            tk.Button(buttons, text="Cancel", width=8, command=lambda: done(None)).pack(side="left", padx=4)
+            window.bind("<Return>", lambda _event: done(entry.get()))
+            window.bind("<Escape>", lambda _event: done(None))
+            window.protocol("WM_DELETE_WINDOW", lambda: done(None))
+            window.after(int(PIN_DIALOG_TIMEOUT_S * 1000), lambda: window.winfo_exists() and done(None))
+            self._centre(window)
+            window.lift()
+            entry.focus_force()
+
+        return self._ask(build)
+
+    def choose_folder(self) -> Path | None:
+        def build(finish: Callable[[Any], None]) -> None:
+            from tkinter import filedialog
+
+            chosen = filedialog.askdirectory(parent=self.ui.root, title="Veil — scan a folder", mustexist=True)
+            finish(Path(chosen) if chosen else None)
+
+        return self._ask(build)
+
+    def show_quarantine(self, rows: list[tuple[str, str]], restore: Callable[[str], str]) -> None:
+        def build(_finish: Callable[[Any], None]) -> None:
+            tk = self.ui.tk
+            window = self._window("veil-quarantine", "Veil — quarantine")
+            ids = [entry_id for entry_id, _line in rows]
+            listing = tk.Listbox(window, width=100, height=min(20, max(5, len(rows))), selectmode="browse")
+            for _entry_id, line in rows:
+                listing.insert("end", line)
+            listing.pack(fill="both", expand=True, padx=8, pady=8)
+            note = tk.Label(window, text=f"{len(rows)} files in the quarantine" if rows else "The quarantine is empty.", anchor="w")
+            note.pack(fill="x", padx=8)
+            buttons = tk.Frame(window)
+            buttons.pack(pady=8)
+
+            def restore_selected() -> None:
+                chosen = listing.curselection()
+                if not chosen:
+                    note.configure(text="Choose a file to restore first.")
+                    return
+                index = chosen[0]
+                note.configure(text="Restoring…")
+
+                def work() -> None:  # file work off the Tk thread
+                    said = restore(ids[index])
+                    self.ui.post(lambda: show_result(index, said))
+
+                threading.Thread(target=work, name="veil-tray-restore", daemon=True).start()
+
+            def show_result(index: int, said: str) -> None:
+                if window.winfo_exists():
+                    note.configure(text=said)
+                    if said.startswith("restored"):
+                        listing.delete(index)
+                        del ids[index]
+
+            tk.Button(buttons, text="Restore", width=10, command=restore_selected).pack(side="left", padx=4)
+            tk.Button(buttons, text="Close", width=10, command=window.destroy).pack(side="left", padx=4)
+            self._centre(window)
+
+        self.ui.post(lambda: build(lambda _value: None))
+
+    def show_text(self, title: str, lines: list[str]) -> None:
+        def build() -> None:
+            tk = self.ui.tk
+            window = self._window("veil-text", title)
+            text = tk.Text(window, width=110, height=min(30, max(6, len(lines) + 1)), wrap="none")
+            text.insert("1.0", "\n".join(lines))
+            text.configure(state="disabled")
+            text.pack(fill="both", expand=True, padx=8, pady=8)
+            tk.Button(window, text="Close", width=10, command=window.destroy).pack(pady=(0, 8))
+            self._centre(window)
+
+        self.ui.post(build)
+
+    def tell(self, message: str) -> None:
+        def build() -> None:
+            tk = self.ui.tk
+            window = self._window("veil-note", "Veil")
+            tk.Label(window, text=message, wraplength=420, justify="left", padx=16, pady=12).pack()
+            tk.Button(window, text="OK", width=8, command=window.destroy).pack(pady=(0, 12))
+            self._centre(window)
+
+        self.ui.post(build)
+
+    # -- the pop-up menu --------------------------------------------------------------------
+
+    def popup(self, entries: list[MenuEntry], x: int, y: int) -> None:
+        """Post the menu at (x, y) on the screen (Tk thread; any thread may call)."""
+        self.ui.post(lambda: self._popup(entries, x, y))
+
+    def _popup(self, entries: list[MenuEntry], x: int, y: int) -> None:
+        if self.menu is not None:
+            self.menu.unpost()
+            self.menu.destroy()
+        self.menu = self._tk_menu(self.ui.root, entries)
+        self.menu.tk_popup(x, y)
+
+    def _tk_menu(self, parent: Any, entries: list[MenuEntry]) -> Any:
+        tk = self.ui.tk
+        menu = tk.Menu(parent, tearoff=False)
+        for entry in entries:
+            if entry.separator_before:
+                menu.add_separator()
+            state = "normal" if entry.enabled else "disabled"
+            if entry.children:
+                menu.add_cascade(label=entry.label, menu=self._tk_menu(menu, entry.children), state=state)
+            elif entry.checked is not None:
+                chosen = tk.BooleanVar(menu, value=entry.checked)
+                menu.add_checkbutton(label=entry.label, variable=chosen, command=entry.action, state=state)
+                menu.vars = getattr(menu, "vars", []) + [chosen]  # kept alive with the menu
+            else:
+                menu.add_command(label=entry.label, command=entry.action, state=state)
+        return menu
