@@ -236,10 +236,11 @@ class App:
         return self.vault.entries(private)
 
     def restore(self, entry_id: str, private, by: str = "") -> Path:
-        """Put a quarantined file back (VaultError, one line, if it cannot be)."""
+        """Put a quarantined file back (VaultError, one line, if it cannot be). Its content is
+        then allowed: a parent's decision, which the agent does not overturn."""
         from agent.scan_output import display_path
 
-        target = self.vault.restore(entry_id, private)
+        target = restore_allowed(self.vault, self.state, entry_id, private)
         self.audit.append(AuditRecord("folder", display_path(target), action="restore", profile=self._profile.name,
                                       detail=f"restored from vault entry {entry_id}" + (f"; {by}" if by else "")))
         return target
@@ -452,6 +453,20 @@ class App:
         if not self.folders:
             return "no folders"
         return ", ".join(f"{f.root}{'' if f.recursive else ' (top level only)'}" for f in self.folders)
+
+
+def restore_allowed(vault: Vault, state: StateDB, entry_id: str, private, to: Path | None = None) -> Path:
+    """Restore a vault entry and allow its content from then on: restoring with the PIN is a
+    parent's decision, which a running agent must not undo by quarantining the file again."""
+    entry = next((e for e in vault.entries(private) if e.id == entry_id), None)
+    if entry is not None:  # on record before the file is back, so the watcher leaves it be
+        state.allow(entry.content_sha256, f"restored from vault entry {entry_id}")
+    try:
+        return vault.restore(entry_id, private, to)
+    except Exception:
+        if entry is not None:
+            state.disallow(entry.content_sha256)
+        raise
 
 
 def run_once(config: Config, announce: Callable[[str], None] = lambda line: None) -> list[Outcome]:

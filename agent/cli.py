@@ -251,10 +251,16 @@ def _cmd_quarantine(args: argparse.Namespace) -> int:
                 malign = f"{row['malign']:.3f}" if isinstance(row["malign"], float) else "-"
                 print(f"{row['id']}  {row['time']}  {row['size']:>10}  {malign:>6}  {row['profile'] or '-':<6}  {row['original']}")
         return EXIT_OK
+    from agent.app import restore_allowed
+    from agent.state import StateDB
+
+    state = StateDB(config.data_path / "state.sqlite3")
     try:
-        target = vault.restore(args.id, private, args.to)
+        target = restore_allowed(vault, state, args.id, private, args.to)
     except VaultError as err:
         raise FatalError(str(err)) from None
+    finally:
+        state.close()
     audit.append(AuditRecord("scan", display_path(target), action="restore", detail=f"restored from vault entry {args.id}"))
     print(f"restored {display_path(target)}")
     return EXIT_OK

@@ -69,7 +69,7 @@ class Outcome:
     """What happened to one file (for counters, ``--once``'s exit code and tests)."""
 
     path: Path
-    decision: str  # benign | malign | error | ignored | standin
+    decision: str  # benign | malign | error | ignored | standin | allowed (restored by a parent)
     action: str = "none"
     detail: str = ""
 
@@ -119,6 +119,9 @@ class FileDecider:
         if self.state.is_standin(sha):
             self.state.record(path, identity, sha, "standin", None, "none")
             return Outcome(path, "standin")
+        if self.state.is_allowed(sha):
+            self.state.record(path, identity, sha, "allowed", None, "none")
+            return Outcome(path, "allowed")
         known = self.state.known_content(sha)
         if known is None:
             prepared = prepare_file(ScanItem(path, explicit=False), self.limits)

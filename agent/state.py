@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE TABLE IF NOT EXISTS contents (
     sha256 TEXT PRIMARY KEY, scores TEXT, frames INTEGER, worst_frame INTEGER, note TEXT, video INTEGER, decided_at REAL);
 CREATE TABLE IF NOT EXISTS standins (sha256 TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS allowed (sha256 TEXT PRIMARY KEY, allowed_at REAL, why TEXT);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 
@@ -119,6 +120,19 @@ class StateDB:
     def is_standin(self, sha256: str) -> bool:
         with self._lock:
             return self._db.execute("SELECT 1 FROM standins WHERE sha256 = ?", (sha256,)).fetchone() is not None
+
+    def allow(self, sha256: str, why: str) -> None:
+        """Content a parent restored from the quarantine (with the PIN): never quarantined again."""
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO allowed VALUES (?, ?, ?)", (sha256, time.time(), why))
+
+    def disallow(self, sha256: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM allowed WHERE sha256 = ?", (sha256,))
+
+    def is_allowed(self, sha256: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM allowed WHERE sha256 = ?", (sha256,)).fetchone() is not None
 
     def pending(self) -> list[FileRow]:
         """Rows a kill left between decision and audit row."""

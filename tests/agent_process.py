@@ -33,11 +33,12 @@ def run_veil(*args: str, env: dict | None = None, timeout: float = 300) -> subpr
 
 
 class Agent:
-    """``veil run --no-tray`` in the background; ``started`` once its start-up line is out."""
+    """``veil run --no-tray`` (or with its tray icon) in the background; ``started`` once its
+    start-up line is out."""
 
-    def __init__(self, config: Path, env: dict | None = None):
+    def __init__(self, config: Path, env: dict | None = None, tray: bool = False):
         self.config = config
-        self.proc = subprocess.Popen([sys.executable, "-m", "agent", "run", "--no-tray", "--config", str(config)],
+        self.proc = subprocess.Popen([sys.executable, "-m", "agent", "run", *([] if tray else ["--no-tray"]), "--config", str(config)],
                                      stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=REPO,
                                      env={**os.environ, "VEIL_CONFIG": "/nonexistent", **(env or {})})
         self.lines: list[str] = []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -21,6 +23,17 @@ FIXTURES = REPO / "tests" / "fixtures"
 PHOTOS = FIXTURES / "photos"
 CANARIES = FIXTURES / "canaries"
 GOLDEN = FIXTURES / "golden"
+
+
+def require_tool(name: str, package: str) -> str:
+    """A command-line tool's path; without it the test skips, or fails where CI requires the
+    tool (``VEIL_REQUIRE_TOOLS``, set by tests/run.sh, which installs it)."""
+    path = shutil.which(name)
+    if path is None:
+        if name.lower() in os.environ.get("VEIL_REQUIRE_TOOLS", "").split(","):
+            pytest.fail(f"{name} is required here (VEIL_REQUIRE_TOOLS) but not installed: apt-get install {package}")
+        pytest.skip(f"{name} not installed (Debian package {package})")
+    return path
 
 
 def canary_index() -> dict[str, dict]:

@@ -14,6 +14,8 @@ command -v npm >/dev/null || need_os+=(npm)
 command -v ffprobe >/dev/null || need_os+=(ffmpeg)   # the independent check of video outputs
 command -v Xvfb >/dev/null || need_os+=(xvfb)         # a real X server for the screen and overlay tests
 command -v xwininfo >/dev/null || need_os+=(x11-utils) # the X server's window list, as the tests read it
+command -v trayer >/dev/null || need_os+=(trayer)     # a real system tray for the tray icon to dock into
+command -v xdotool >/dev/null || need_os+=(xdotool)   # real clicks and key presses on the tray's menu and PIN dialog
 "$PYTHON" -c "import tkinter" 2>/dev/null || need_os+=(python3-tk)  # the overlay window (Debian's Python)
 if [ ${#need_os[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -40,5 +42,5 @@ fi
 .venv-test/bin/python -m pip install -q -e ".[test,convert,tflite-runtime]"
 
 export VEIL_REQUIRE_BACKENDS=litert,tflite_runtime,tensorflow
-export VEIL_REQUIRE_TOOLS=ffmpeg,ffprobe,xvfb
+export VEIL_REQUIRE_TOOLS=ffmpeg,ffprobe,xvfb,trayer,xdotool
 exec .venv-test/bin/python -m pytest -q -p no:cacheprovider "$@"

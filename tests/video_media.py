@@ -6,9 +6,7 @@ and the ffmpeg/ffprobe command-line tools (Debian's ffmpeg) as the independent r
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -16,6 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from tests.conftest import require_tool
 from tests.media import BENIGN, canary, photo
 
 
@@ -92,15 +91,8 @@ def make_audio_only(path: Path, seconds: int = 2) -> Path:
 
 
 def tool(name: str) -> str:
-    """Path of an FFmpeg command-line tool; tests skip without it, except where CI requires it."""
-    found = shutil.which(name)
-    if found:
-        return found
-    import pytest
-
-    if name in os.environ.get("VEIL_REQUIRE_TOOLS", "").split(","):
-        pytest.fail(f"{name} is required here (VEIL_REQUIRE_TOOLS) but not installed: apt-get install ffmpeg")
-    pytest.skip(f"{name} not installed (Debian package ffmpeg)")
+    """Path of an FFmpeg command-line tool (ffmpeg, ffprobe)."""
+    return require_tool(name, "ffmpeg")
 
 
 def with_rotation(src: Path, dst: Path, degrees: int) -> Path:

@@ -1,26 +1,38 @@
-"""A real X server for screen and overlay tests: Xvfb (Debian package xvfb), one per test."""
+"""A real X server for screen, overlay and tray tests: Xvfb (Debian package xvfb), one per test;
+a real system tray on it (Debian's trayer) and real input (Debian's xdotool) where asked for."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+import numpy as np
 
-from tests.conftest import REPO
+from tests.conftest import REPO, require_tool
+
+
+@dataclass
+class TrayIconWindow:
+    id: int
+    docked: bool  # taken into the tray (reparented away from the root window)
+    title: str  # _NET_WM_NAME, UTF-8
+    x: int
+    y: int
+    width: int
+    height: int
+
+    @property
+    def centre(self) -> tuple[int, int]:
+        return self.x + self.width // 2, self.y + self.height // 2
 
 
 class XServer:
     def __init__(self, size: str = "1920x1080"):
-        xvfb = shutil.which("Xvfb")
-        if xvfb is None:
-            if "xvfb" in os.environ.get("VEIL_REQUIRE_TOOLS", "").split(","):
-                pytest.fail("Xvfb is required here (VEIL_REQUIRE_TOOLS) but not installed: apt-get install xvfb")
-            pytest.skip("Xvfb not installed (Debian package xvfb)")
+        xvfb = require_tool("Xvfb", "xvfb")
         read, write = os.pipe()
         self.proc = subprocess.Popen([xvfb, "-displayfd", str(write), "-screen", "0", f"{size}x24", "-nolisten", "tcp"],
                                      pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -34,6 +46,7 @@ class XServer:
         self.env = {**os.environ, "DISPLAY": self.display}
         self.env.pop("WAYLAND_DISPLAY", None)
         self.viewers: list[subprocess.Popen] = []
+        self._display = None  # python-xlib connection for window queries, made on first use
 
     def show(self, geometry: str, *images: Path, every: float = 0.0, settle: float = 0.3) -> subprocess.Popen:
         """A window showing the images (cycling every ``every`` seconds); kill it to close it.
@@ -57,15 +70,84 @@ class XServer:
         return [line for line in out.splitlines() if "(" in line]
 
     def mapped_overlays(self) -> int:
+        return self.mapped("veil-overlay")
+
+    # -- a system tray and input ------------------------------------------------------------
+
+    def start_tray_host(self) -> subprocess.Popen:
+        """Debian's trayer: an XEmbed system tray along the top edge, as a desktop panel has."""
+        trayer = require_tool("trayer", "trayer")
+        host = subprocess.Popen([trayer, "--edge", "top", "--align", "right", "--widthtype", "request", "--height", "32",
+                                 "--SetDockType", "true", "--transparent", "false"],
+                                env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.viewers.append(host)
+        return host
+
+    def _xlib(self):
+        if self._display is None:
+            import Xlib.display
+
+            self._display = Xlib.display.Display(self.display)
+        return self._display
+
+    def tray_icon(self, wm_class: str = "VeilSystemTrayIcon") -> TrayIconWindow | None:
+        """Veil's tray icon window as the X server sees it (None if there is none)."""
+        display = self._xlib()
+        root = display.screen().root
+        net_wm_name, utf8 = display.intern_atom("_NET_WM_NAME"), display.intern_atom("UTF8_STRING")
+        stack = [root]
+        while stack:
+            window = stack.pop()
+            try:
+                tree = window.query_tree()
+                found = window.get_wm_class()
+            except Exception:  # gone meanwhile
+                continue
+            stack.extend(tree.children)
+            if found and found[0] == wm_class:
+                geometry = window.get_geometry()
+                origin = window.translate_coords(root, 0, 0)
+                name = window.get_full_property(net_wm_name, utf8)
+                return TrayIconWindow(window.id, tree.parent != root, name.value.decode() if name else "",
+                                      -origin.x, -origin.y, geometry.width, geometry.height)
+        return None
+
+    def pixels(self, x: int, y: int, width: int, height: int) -> np.ndarray:
+        """RGB pixels of the screen (the root window) in a rectangle."""
+        import Xlib.X
+
+        raw = self._xlib().screen().root.get_image(x, y, width, height, Xlib.X.ZPixmap, 0xFFFFFFFF)
+        bgrx = np.frombuffer(raw.data, dtype=np.uint8).reshape(height, width, 4)
+        return bgrx[:, :, 2::-1]
+
+    def xdotool(self, *args: str) -> None:
+        subprocess.run([require_tool("xdotool", "xdotool"), *args], env=self.env, check=True, timeout=10)
+
+    def click(self, x: int, y: int, button: int = 1) -> None:
+        self.xdotool("mousemove", str(x), str(y))
+        time.sleep(0.1)
+        self.xdotool("click", str(button))
+
+    def type(self, text: str) -> None:
+        self.xdotool("type", "--delay", "20", text)
+
+    def key(self, name: str) -> None:
+        self.xdotool("key", name)
+
+    def mapped(self, wm_class: str) -> int:
+        """How many viewable windows of this WM_CLASS class name there are."""
         out = subprocess.run(["xwininfo", "-root", "-tree"], env=self.env, capture_output=True, text=True, check=True).stdout
-        ids = [line.split()[0] for line in out.splitlines() if '"veil-overlay"' in line]
-        mapped = 0
+        ids = [line.split()[0] for line in out.splitlines() if f'"{wm_class}")' in line or f'("{wm_class}"' in line]
+        viewable = 0
         for window in ids:
             info = subprocess.run(["xwininfo", "-id", window], env=self.env, capture_output=True, text=True).stdout
-            mapped += "IsViewable" in info
-        return mapped
+            viewable += "IsViewable" in info
+        return viewable
 
     def stop(self) -> None:
+        if self._display is not None:
+            self._display.close()
+            self._display = None
         for viewer in self.viewers:
             if viewer.poll() is None:
                 viewer.kill()

@@ -314,3 +314,25 @@ def test_an_inotify_queue_overflow_is_audited_and_reconciled(tmp_path):
         app.stop()
     errors = [r["detail"] for r in audit_of(tmp_path / "data") if r["subject"] == "error"]
     assert any("overflowed" in e and "reconciling" in e for e in errors)
+
+
+def test_a_file_restored_from_the_quarantine_is_not_quarantined_again(watched):
+    """Restoring (with the PIN when one is set) is a parent's decision; the running agent keeps to it,
+    for that content only: another flagged file is still quarantined."""
+    folder, data, config = watched
+    agent = Agent(config)
+    try:
+        shutil.copy(CANARY, folder / "drawing.png")
+        assert wait_until(lambda: len(vault_entries(data)) == 1 and not (folder / "drawing.png").exists(), 30)
+        entry_id = vault_entries(data)[0].stem
+        restored = run_veil("quarantine", "restore", entry_id, "--config", str(config))
+        assert restored.returncode == 0, restored.stderr
+        assert (folder / "drawing.png").read_bytes() == CANARY.read_bytes()
+        assert wait_until(lambda: any(r["action"] == "restore" for r in audit_of(data)), 10)
+        shutil.copy(CANARIES / "hentai-a.png", folder / "other.png")  # the control: still guarded
+        assert wait_until(lambda: not (folder / "other.png").exists(), 30)
+        time.sleep(1.0)  # the restored file's own events have long been handled by now
+        assert (folder / "drawing.png").read_bytes() == CANARY.read_bytes()
+        assert len(vault_entries(data)) == 1
+    finally:
+        assert agent.stop() == 0

@@ -1,0 +1,259 @@
+"""The tray app on a real X server (Xvfb) with a real system tray (Debian's trayer), driven with
+real pointer clicks and key presses (xdotool): the icon docks and shows the state, the menu's
+entries drive the App, the PIN dialog refuses a wrong PIN (audited) and accepts the right one.
+
+The first tests run the tray in the test's process, on a real App, so they can ask Tk where a
+menu entry or button is before clicking it there; the last runs ``veil run`` as users do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import signal
+import threading
+
+import numpy as np
+import pytest
+
+from agent.app import App
+from agent.config import load_config
+from agent.tray.icon import TrayIcon
+from agent.tray.icons import STATE_COLOURS
+from tests.agent_process import Agent, audit_of, run_veil, wait_until, write_config
+from tests.media import child_flagged_canaries
+from tests.xserver import XServer
+
+PIN = "2468"
+CANARY = child_flagged_canaries()[5]
+
+
+@pytest.fixture
+def desktop(monkeypatch):
+    server = XServer("1280x800")
+    server.start_tray_host()
+    monkeypatch.setenv("DISPLAY", server.display)  # for the tray run in this process
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def watched(tmp_path):
+    folder = tmp_path / "Downloads"
+    folder.mkdir()
+    config = write_config(tmp_path, [folder])
+    result = run_veil("pin", "set", "--config", str(config), env={"VEIL_PIN": PIN})
+    assert result.returncode == 0, result.stderr
+    return folder, config, tmp_path / "data"
+
+
+class RunningTray:
+    """A started App with its tray icon, in this process."""
+
+    def __init__(self, config):
+        self.app = App(load_config(config))
+        self.app.start()
+        self.quits: list[str] = []
+        self.stop = threading.Event()
+        self.tray = TrayIcon(self.app, quit=self._quit, about=self.app.about)
+        self.thread = threading.Thread(target=self.tray.run, args=(self.stop,), name="test-tray")
+        self.thread.start()
+
+    def _quit(self, why: str) -> None:
+        self.quits.append(why)
+        self.stop.set()
+
+    def close(self, reason: str = "test over") -> None:
+        self.stop.set()
+        self.thread.join(20)
+        assert not self.thread.is_alive()
+        self.tray.controls.wait(5)
+        self.app.stop(reason)
+
+
+@pytest.fixture
+def running(desktop, watched):
+    tray = RunningTray(watched[1])
+    assert wait_until(lambda: (icon := desktop.tray_icon()) is not None and icon.docked, 20), "the icon did not dock"
+    yield tray
+    if tray.app.started:
+        tray.close()
+
+
+def _on_tk(tray: RunningTray, action):
+    return tray.tray.ui.call(action)
+
+
+def _entry_point(menu, label: str) -> tuple[int, int]:
+    index = menu.index(label)
+    return menu.winfo_rootx() + 40, menu.winfo_rooty() + menu.yposition(index) + 8
+
+
+def choose(server: XServer, tray: RunningTray, *labels: str) -> None:
+    """Click the tray icon, then the menu entries named (a submenu's entry after its parent)."""
+    server.click(*server.tray_icon().centre)
+    posted = lambda: _on_tk(tray, lambda: tray.tray.prompts.menu is not None and bool(tray.tray.prompts.menu.winfo_ismapped()))  # noqa: E731
+    assert wait_until(posted, 5), "the menu did not open"
+    menu = _on_tk(tray, lambda: tray.tray.prompts.menu)
+    for depth, label in enumerate(labels):
+        server.click(*_on_tk(tray, lambda menu=menu, label=label: _entry_point(menu, label)))
+        if depth + 1 < len(labels):
+            menu = _on_tk(tray, lambda menu=menu, label=label: menu.nametowidget(menu.entrycget(label, "menu")))
+            assert wait_until(lambda menu=menu: _on_tk(tray, lambda: bool(menu.winfo_ismapped())), 5)
+
+
+def enter_pin(server: XServer, pin: str) -> None:
+    assert wait_until(lambda: server.mapped("veil-pin") == 1, 10), "no PIN dialog"
+    server.type(pin)
+    server.key("Return")
+
+
+def icon_state(server: XServer) -> str:
+    """Which state colour the icon's pixels on the screen are nearest to."""
+    icon = server.tray_icon()
+    pixels = server.pixels(icon.x, icon.y, icon.width, icon.height).reshape(-1, 3).astype(int)
+    coloured = pixels[(pixels.max(axis=1) > 60) & (pixels.min(axis=1) < 200)]  # neither the black ground nor the white mark
+    mean = coloured.mean(axis=0)
+    return min(STATE_COLOURS, key=lambda state: np.abs(mean - np.array(STATE_COLOURS[state])).sum())
+
+
+def agent_rows(data, event: str) -> list[dict[str, str]]:
+    return [r for r in audit_of(data) if r["source"] == "agent" and r["subject"] == event]
+
+
+def test_pin_guards_pause_profile_and_quit_and_the_menu_drives_the_app(desktop, watched, running):
+    _folder, config, data = watched
+    app = running.app
+    assert desktop.tray_icon().title == "Veil — protecting (child)"
+    assert wait_until(lambda: icon_state(desktop) == "protecting", 5)
+
+    # a wrong PIN is refused and audited; the right one pauses
+    choose(desktop, running, "Pause for 15 minutes")
+    enter_pin(desktop, "1111")
+    assert wait_until(lambda: len(agent_rows(data, "pin-failed")) == 1, 10)
+    assert app.status()["state"] == "protecting"
+    enter_pin(desktop, PIN)  # the dialog asks again, saying the PIN was wrong
+    assert wait_until(lambda: app.status()["state"] == "paused", 10)
+    assert "with the PIN" in agent_rows(data, "pause")[0]["detail"]
+    assert wait_until(lambda: desktop.tray_icon().title.startswith("Veil — paused until "), 5)
+    assert wait_until(lambda: icon_state(desktop) == "paused", 5)
+
+    # resuming adds protection: no PIN asked
+    choose(desktop, running, "Resume protection")
+    assert wait_until(lambda: app.status()["state"] == "protecting", 10)
+    assert desktop.mapped("veil-pin") == 0
+    assert wait_until(lambda: icon_state(desktop) == "protecting", 5)
+
+    # profile change from the submenu, with the PIN
+    choose(desktop, running, "Profile", "adult")
+    enter_pin(desktop, PIN)
+    assert wait_until(lambda: app.profile.name == "adult", 10)
+    assert agent_rows(data, "profile")[0]["detail"] == "child -> adult; from the tray with the PIN"
+    assert wait_until(lambda: desktop.tray_icon().title == "Veil — protecting (adult)", 5)
+
+    # quit: cancelling the PIN dialog leaves Veil running; the right PIN quits
+    choose(desktop, running, "Quit Veil")
+    assert wait_until(lambda: desktop.mapped("veil-pin") == 1, 10)
+    desktop.key("Escape")
+    assert wait_until(lambda: desktop.mapped("veil-pin") == 0, 5)
+    running.tray.controls.wait(5)
+    assert running.quits == [] and not running.stop.is_set()
+    choose(desktop, running, "Quit Veil")
+    enter_pin(desktop, PIN)
+    assert wait_until(lambda: running.quits == ["quit (from the tray with the PIN)"], 10)
+    running.close(running.quits[0])
+    assert wait_until(lambda: desktop.tray_icon() is None, 5), "the icon outlived the tray"
+
+    # the next start audits the gap with the reason
+    again = App(load_config(config))
+    again.start()
+    again.stop("test over")
+    gaps = agent_rows(data, "gap")
+    assert len(gaps) == 1 and "quit (from the tray with the PIN)" in gaps[0]["detail"]
+    assert len(agent_rows(data, "pin-failed")) == 1
+
+
+def test_blocked_file_turns_the_icon_red_and_restore_from_the_quarantine_window(desktop, watched, running):
+    folder, _config, data = watched
+    original = folder / "picture.jpg"
+    shutil.copyfile(CANARY, original)
+    assert wait_until(lambda: not original.exists() and len(list((data / "quarantine").glob("*.veil"))) == 1, 30)
+    assert wait_until(lambda: desktop.tray_icon().title == "Veil — blocked just now (child)", 5)
+    assert wait_until(lambda: icon_state(desktop) == "blocked", 5)
+
+    choose(desktop, running, "Open quarantine…")
+    enter_pin(desktop, PIN)
+    assert wait_until(lambda: desktop.mapped("veil-quarantine") == 1, 10)
+
+    def widgets():
+        window = next(w for w in running.tray.ui.root.winfo_children() if w.winfo_class() == "veil-quarantine")
+        listing = next(w for w in window.winfo_children() if w.winfo_class() == "Listbox")
+        buttons = next(w for w in window.winfo_children() if w.winfo_class() == "Frame")
+        restore = next(b for b in buttons.winfo_children() if b.cget("text") == "Restore")
+        x, y, _w, h = listing.bbox(0)
+        row = (listing.winfo_rootx() + x + 10, listing.winfo_rooty() + y + h // 2)
+        button = (restore.winfo_rootx() + restore.winfo_width() // 2, restore.winfo_rooty() + restore.winfo_height() // 2)
+        return listing.get(0), row, button
+
+    line, row, button = _on_tk(running, widgets)
+    assert line.endswith(str(original))
+    desktop.click(*row)
+    desktop.click(*button)
+    assert wait_until(original.exists, 10)
+    assert hashlib.sha256(original.read_bytes()).digest() == hashlib.sha256(CANARY.read_bytes()).digest()
+    # restoring with the PIN is a parent's decision: the watching agent leaves the file be
+    assert wait_until(lambda: running.app.state.lookup(original).decision == "allowed", 10)
+    assert original.exists() and not list((data / "quarantine").glob("*.veil"))
+    restores = [r for r in audit_of(data) if r["action"] == "restore"]
+    assert len(restores) == 1 and restores[0]["subject"] == str(original) and "with the PIN" in restores[0]["detail"]
+
+    # the audit window shows the chain's state and the rows
+    choose(desktop, running, "Open audit log…")
+    assert wait_until(lambda: desktop.mapped("veil-text") == 1, 10)
+    text = _on_tk(running, lambda: next(c for w in running.tray.ui.root.winfo_children() if w.winfo_class() == "veil-text"
+                                        for c in w.winfo_children() if c.winfo_class() == "Text").get("1.0", "end"))
+    assert text.startswith("hash chain intact (") and "restored from vault entry" in text
+
+
+def test_veil_run_without_a_tray_says_so_once_docks_when_one_appears_and_a_kill_leaves_a_gap(tmp_path):
+    server = XServer("1280x800")
+    try:
+        folder = tmp_path / "Downloads"
+        folder.mkdir()
+        config = write_config(tmp_path, [folder])
+        data = tmp_path / "data"
+        agent = Agent(config, env=server.env, tray=True)
+        try:
+            assert wait_until(lambda: any(line.startswith("veil: tray: unavailable (no system tray") for line in agent.lines), 15)
+            server.start_tray_host()
+            assert wait_until(lambda: (icon := server.tray_icon()) is not None and icon.docked, 20), agent.lines
+            assert server.tray_icon().title == "Veil — protecting (child)"
+            assert sum("tray: unavailable" in line for line in agent.lines) == 1
+            assert agent.proc.poll() is None
+        finally:
+            assert agent.kill() == -signal.SIGKILL
+        assert wait_until(lambda: server.tray_icon() is None, 5)
+
+        again = Agent(config, env=server.env, tray=True)  # as the service manager restarts it
+        try:
+            assert wait_until(lambda: (icon := server.tray_icon()) is not None and icon.docked, 20), again.lines
+        finally:
+            assert again.stop() == 0
+        gaps = [r for r in audit_of(data) if r["subject"] == "gap"]
+        assert len(gaps) == 1 and ": killed" in gaps[0]["detail"]
+        assert any(line == "veil: stopped: quit (SIGTERM)" for line in again.lines)
+    finally:
+        server.stop()
+
+
+def test_no_display_means_no_tray_and_the_agent_runs_on(tmp_path):
+    folder = tmp_path / "Downloads"
+    folder.mkdir()
+    agent = Agent(write_config(tmp_path, [folder]), env={"DISPLAY": "", "WAYLAND_DISPLAY": ""}, tray=True)
+    try:
+        assert wait_until(lambda: any("tray: unavailable (no X display)" in line for line in agent.lines), 10), agent.lines
+        shutil.copyfile(CANARY, folder / "x.jpg")
+        assert wait_until(lambda: not (folder / "x.jpg").exists(), 30)
+    finally:
+        assert agent.stop() == 0
