@@ -4,11 +4,16 @@ tray's PIN dialog, menus and lists).
 Tk must only be touched from the thread that created it: other threads hand it work with
 ``call`` (wait for the result) or ``post`` (fire and forget). Each user of Tk gets its own
 ``TkThread``; Tcl is built threaded, so interpreters in different threads do not meet.
+
+An idle Tk thread does not wake up: a request writes a byte to a pipe that Tk's event loop
+watches (``createfilehandler``). Polling every 20 ms instead cost 2.7 % of a core with nothing
+to do (benchmarks/RESULTS.md, Tray). Where Tk has no file handlers (Windows) it polls.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -22,7 +27,7 @@ class UiUnavailable(Exception):
 
 
 class TkThread:
-    POLL_MS = 20
+    POLL_MS = 50  # only where Tk cannot watch a pipe
 
     def __init__(self, class_name: str):
         self.class_name = class_name
@@ -32,6 +37,8 @@ class TkThread:
         self._error: str | None = None
         self._stopping = False
         self._on_close: list[Callable[[], None]] = []
+        self._wake: tuple[int, int] | None = None  # (read, write) ends of the wake-up pipe
+        self._wake_lock = threading.Lock()  # no write to a closed (and maybe reused) descriptor
         self.tk: Any = None  # the tkinter module, once started
         self.root: Any = None  # a withdrawn root every window of this thread belongs to
 
@@ -67,6 +74,7 @@ class TkThread:
             return action()
         done, result = threading.Event(), []
         self._requests.put((action, done, result))
+        self._wake_up()
         done.wait(timeout)
         return result[0] if result else None
 
@@ -75,6 +83,15 @@ class TkThread:
         if self._thread is None:
             raise UiUnavailable(f"{self.class_name}: Tk not started")
         self._requests.put((action, None, []))
+        self._wake_up()
+
+    def _wake_up(self) -> None:
+        with self._wake_lock:
+            if self._wake is not None:
+                try:
+                    os.write(self._wake[1], b"!")
+                except BlockingIOError:
+                    pass  # the pipe is full: Tk is awake already
 
     # -- the Tk thread --------------------------------------------------------------------
 
@@ -90,9 +107,22 @@ class TkThread:
             self._error = f"no window possible: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
             self._ready.set()
             return
+        if hasattr(self.root.tk, "createfilehandler") and os.name == "posix":
+            read, write = os.pipe()
+            os.set_blocking(read, False)
+            os.set_blocking(write, False)
+            self.root.tk.createfilehandler(read, tkinter.READABLE, lambda _fd, _mask: self._drain())
+            self._wake = (read, write)
+        else:
+            self.root.after(self.POLL_MS, self._poll)
         self._ready.set()
-        self.root.after(self.POLL_MS, self._poll)
         self.root.mainloop()
+        if self._wake is not None:
+            self.root.tk.deletefilehandler(self._wake[0])
+            with self._wake_lock:
+                wake, self._wake = self._wake, None
+                os.close(wake[0])
+                os.close(wake[1])
         for cleanup in self._on_close:
             try:
                 cleanup()
@@ -105,7 +135,21 @@ class TkThread:
 
         gc.collect()
 
+    def _drain(self) -> None:
+        if self._wake is not None:
+            try:
+                while os.read(self._wake[0], 4096):
+                    pass
+            except BlockingIOError:
+                pass
+        self._serve()
+
     def _poll(self) -> None:
+        self._serve()
+        if not self._stopping:
+            self.root.after(self.POLL_MS, self._poll)
+
+    def _serve(self) -> None:
         while True:
             try:
                 action, done, result = self._requests.get_nowait()
@@ -121,5 +165,3 @@ class TkThread:
                     done.set()
         if self._stopping:
             self.root.quit()
-            return
-        self.root.after(self.POLL_MS, self._poll)
