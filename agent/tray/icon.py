@@ -133,6 +133,10 @@ def tray_availability() -> str:
     return f"available ({backend} backend)"
 
 
+def _constant(value: bool) -> Callable[[Any], bool]:
+    return lambda _item: value
+
+
 def x11_safe(text: str) -> str:
     return text.replace("—", "-").replace("…", "...").encode("latin-1", "replace").decode("latin-1")
 
@@ -246,7 +250,7 @@ class TrayIcon:
             if entry.children:
                 items.append(pystray.MenuItem(entry.label, self._native_menu(entry.children), enabled=entry.enabled))
                 continue
-            action = (lambda _icon, _item, run=entry.action: run()) if entry.action else (lambda _icon, _item: None)
-            checked = (lambda _item, value=entry.checked: value) if entry.checked is not None else None
-            items.append(pystray.MenuItem(entry.label, action, enabled=entry.enabled, checked=checked, radio=checked is not None))
+            # pystray counts an action's parameters; a zero-parameter callable is called as is
+            checked = _constant(entry.checked) if entry.checked is not None else None
+            items.append(pystray.MenuItem(entry.label, entry.action, enabled=entry.enabled, checked=checked, radio=checked is not None))
         return pystray.Menu(*items)

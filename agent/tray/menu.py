@@ -55,6 +55,11 @@ def _short_paths(paths: list[str], home: str) -> str:
     return ", ".join(shown) + more if shown else "no folders"
 
 
+def _choosing(controls: Any, profile: str) -> Callable[[], None]:
+    # a closure without parameters: pystray passes the icon to an action that takes one
+    return lambda: controls.set_profile(profile)
+
+
 def build_menu(status: dict[str, Any], controls: Any, home: str = "") -> list[MenuEntry]:
     """The menu for this status; ``controls`` provides the actions (agent/tray/controls.py)."""
     state = tray_state(status)
@@ -68,7 +73,7 @@ def build_menu(status: dict[str, Any], controls: Any, home: str = "") -> list[Me
         MenuEntry("Pause for 1 hour", lambda: controls.pause(60)),
         MenuEntry("Resume protection", controls.resume, enabled=state == "paused"),
         MenuEntry("Profile", children=[
-            MenuEntry(name, (lambda name=name: controls.set_profile(name)), checked=name == status["profile"])
+            MenuEntry(name, _choosing(controls, name), checked=name == status["profile"])
             for name in status["profiles"]
         ]),
         MenuEntry("Scan a folder…", controls.scan_folder, separator_before=True),

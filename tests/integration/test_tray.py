@@ -257,3 +257,23 @@ def test_no_display_means_no_tray_and_the_agent_runs_on(tmp_path):
         assert wait_until(lambda: not (folder / "x.jpg").exists(), 30)
     finally:
         assert agent.stop() == 0
+
+
+def test_native_menu_for_trays_that_have_menus_matches_and_runs_the_same_entries(desktop, watched, running):
+    """Windows, macOS and AppIndicator desktops get the menu as pystray items: same labels, states
+    and actions as the Tk pop-up (checked here on pystray's own Menu objects)."""
+    tray = running.tray
+    entries = tray._entries()
+    menu = tray._native_menu(entries)
+    items = [item for item in menu.items if item is not menu.SEPARATOR]
+    assert [item.text for item in items] == [e.label for e in entries]
+    assert [item.enabled for item in items] == [e.enabled for e in entries]
+    profiles = next(item for item in items if item.text == "Profile").submenu
+    assert [(item.text, item.checked) for item in profiles.items] == [("child", True), ("teen", False), ("adult", False)]
+    about = next(item for item in items if item.text == "About Veil…")
+    about(None)  # as pystray calls an item when it is chosen
+    assert wait_until(lambda: desktop.mapped("veil-text") == 1, 10)
+    teen = next(item for item in profiles.items if item.text == "teen")
+    teen(None)
+    enter_pin(desktop, PIN)
+    assert wait_until(lambda: running.app.profile.name == "teen", 10)
