@@ -36,6 +36,13 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _cpu_share(pid: int, seconds: float) -> float:
+    """The process's CPU use over the next ``seconds``, in % of one core."""
+    cpu0, t0 = _cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    return (_cpu_seconds(pid) - cpu0) / (time.monotonic() - t0) * 100
+
+
 def _peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -99,9 +106,7 @@ def main() -> int:
 
             # 3. idle CPU
             time.sleep(5)
-            cpu0, t0 = _cpu_seconds(pid), time.monotonic()
-            time.sleep(args.idle_s)
-            idle = (_cpu_seconds(pid) - cpu0) / (time.monotonic() - t0) * 100
+            idle = _cpu_share(pid, args.idle_s)
             print(f"idle CPU, five watched folders, {args.idle_s:.0f} s: {idle:.2f} % of one core")
             print(f"peak RSS: {_peak_rss_mb(pid):.0f} MB")
         finally:

@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_agent import _cpu_seconds, _peak_rss_mb  # noqa: E402
+from benchmarks.bench_agent import _cpu_share, _peak_rss_mb  # noqa: E402
 from tests.agent_process import Agent, wait_until  # noqa: E402
 from tests.media import child_benign_photos, child_flagged_canaries, machine_line  # noqa: E402
 from tests.xserver import XServer  # noqa: E402
@@ -52,9 +52,7 @@ def main() -> int:
                 for label, open_window in phases:
                     window = open_window()
                     time.sleep(5)
-                    cpu0, t0 = _cpu_seconds(pid), time.monotonic()
-                    time.sleep(args.seconds)
-                    share = (_cpu_seconds(pid) - cpu0) / (time.monotonic() - t0) * 100
+                    share = _cpu_share(pid, args.seconds)
                     print(f"{label}, {args.seconds:.0f} s: {share:.2f} % of one core")
                     server.close(window)
                 time.sleep(3)

@@ -22,16 +22,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_agent import _cpu_seconds, _peak_rss_mb  # noqa: E402
+from benchmarks.bench_agent import _cpu_share, _peak_rss_mb  # noqa: E402
 from tests.agent_process import Agent, wait_until, write_config  # noqa: E402
 from tests.media import child_flagged_canaries, machine_line  # noqa: E402
 from tests.xserver import XServer  # noqa: E402
-
-
-def _idle_share(pid: int, seconds: float) -> float:
-    cpu0, t0 = _cpu_seconds(pid), time.monotonic()
-    time.sleep(seconds)
-    return (_cpu_seconds(pid) - cpu0) / (time.monotonic() - t0) * 100
 
 
 def main() -> int:
@@ -57,7 +51,7 @@ def main() -> int:
                         print("the icon did not dock", agent.lines)
                         return 1
                     time.sleep(5)
-                    idle[mode] = _idle_share(agent.proc.pid, args.seconds)
+                    idle[mode] = _cpu_share(agent.proc.pid, args.seconds)
                     print(f"veil run {mode if mode != 'tray' else '(tray icon docked)'}: idle CPU {idle[mode]:.2f} % of one core "
                           f"over {args.seconds:.0f} s; peak RSS {_peak_rss_mb(agent.proc.pid):.0f} MB", flush=True)
                     if mode != "tray":

@@ -10,13 +10,12 @@ rules can find them: ``veil-pin``, ``veil-quarantine``, ``veil-text``, ``veil-no
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from agent.tray.menu import MenuEntry
-from agent.ui import TkThread
+from agent.ui import TkThread, UiUnavailable
 
 PIN_DIALOG_TIMEOUT_S = 120.0  # a forgotten PIN dialog cancels itself: it would hold up every other request
 
@@ -36,7 +35,7 @@ class TkPrompts:
 
     # -- waiting for an answer from the Tk thread -----------------------------------------
 
-    def _ask(self, build: Callable[[Callable[[Any], None]], None], timeout: float | None = None) -> Any:
+    def _ask(self, build: Callable[[Callable[[Any], None]], None]) -> Any:
         answered, answer = threading.Event(), []
 
         def finish(value: Any) -> None:
@@ -44,13 +43,13 @@ class TkPrompts:
                 answer.append(value)
                 answered.set()
 
-        self.ui.post(lambda: build(finish))
-        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            self.ui.post(lambda: build(finish))
+        except UiUnavailable:
+            return None  # the tray is closing
         while not answered.wait(0.5):
-            if not self.ui.running or (deadline is not None and time.monotonic() > deadline):
-                self.ui.post(lambda: finish(None))
-                answered.wait(2)
-                break
+            if not self.ui.running:
+                return None  # closed while asking: the windows went with it
         return answer[0] if answer else None
 
     def _window(self, class_name: str, title: str) -> Any:
@@ -131,7 +130,7 @@ class TkPrompts:
 
                 def work() -> None:  # file work off the Tk thread
                     said = restore(ids[index])
-                    self.ui.post(lambda: show_result(index, said))
+                    self._show(lambda: show_result(index, said))
 
                 threading.Thread(target=work, name="veil-tray-restore", daemon=True).start()
 
@@ -146,7 +145,7 @@ class TkPrompts:
             tk.Button(buttons, text="Close", width=10, command=window.destroy).pack(side="left", padx=4)
             self._centre(window)
 
-        self.ui.post(lambda: build(lambda _value: None))
+        self._show(lambda: build(lambda _value: None))
 
     def show_text(self, title: str, lines: list[str]) -> None:
         def build() -> None:
@@ -159,7 +158,7 @@ class TkPrompts:
             tk.Button(window, text="Close", width=10, command=window.destroy).pack(pady=(0, 8))
             self._centre(window)
 
-        self.ui.post(build)
+        self._show(build)
 
     def tell(self, message: str) -> None:
         def build() -> None:
@@ -169,13 +168,19 @@ class TkPrompts:
             tk.Button(window, text="OK", width=8, command=window.destroy).pack(pady=(0, 12))
             self._centre(window)
 
-        self.ui.post(build)
+        self._show(build)
+
+    def _show(self, build: Callable[[], None]) -> None:
+        try:
+            self.ui.post(build)
+        except UiUnavailable:
+            pass  # the tray is closing: nobody to show it to
 
     # -- the pop-up menu --------------------------------------------------------------------
 
     def popup(self, entries: list[MenuEntry], x: int, y: int) -> None:
         """Post the menu at (x, y) on the screen (Tk thread; any thread may call)."""
-        self.ui.post(lambda: self._popup(entries, x, y))
+        self._show(lambda: self._popup(entries, x, y))
 
     def _popup(self, entries: list[MenuEntry], x: int, y: int) -> None:
         if self.menu is not None:

@@ -277,3 +277,12 @@ def test_native_menu_for_trays_that_have_menus_matches_and_runs_the_same_entries
     teen(None)
     enter_pin(desktop, PIN)
     assert wait_until(lambda: running.app.profile.name == "teen", 10)
+
+
+def test_closing_while_the_pin_dialog_waits_pauses_nothing(desktop, watched, running):
+    running.tray.controls.pause(60)  # as the menu entry does
+    assert wait_until(lambda: desktop.mapped("veil-pin") == 1, 10)
+    running.close("quit (SIGTERM)")  # e.g. the service manager stops Veil meanwhile
+    assert desktop.mapped("veil-pin") == 0
+    assert not running.tray.controls._thread.is_alive()
+    assert not agent_rows(watched[2], "pause")
