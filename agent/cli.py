@@ -393,12 +393,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     reason = ["quit"]
 
     def on_signal(signum: int, _frame: object) -> None:
-        reason[0] = f"quit ({signal.Signals(signum).name})"
+        if not stop.is_set():  # the first reason stands (a PIN quit's own stop request signals too)
+            reason[0] = f"quit ({signal.Signals(signum).name})"
         stop.set()
 
     def quit_from_tray(why: str) -> None:
+        from agent.install import stop_without_restart
+
         reason[0] = why
         stop.set()
+        asked = stop_without_restart()
+        if asked:
+            say(f"asked the service manager not to restart Veil: {asked}")
 
     def supervise() -> None:
         while not stop.wait(0.5):

@@ -76,6 +76,28 @@ def _systemctl(*args: str) -> subprocess.CompletedProcess | None:
         return None
 
 
+def stop_without_restart(platform: str = sys.platform) -> str | None:
+    """A quit with the PIN is wanted: ask the service manager that started this agent not to
+    bring it back (it restarts it when killed). Returns what was asked, or None where nothing
+    needs asking (Windows' task restarts only after a failure; the PIN quit exits 0).
+
+    systemd marks the services it starts with INVOCATION_ID; stopping the unit (without waiting:
+    the stop's SIGTERM arrives while this agent is already closing) is an explicit stop, which is
+    never restarted. launchd names its job in XPC_SERVICE_NAME; booting it out unloads it until
+    the next login."""
+    if platform.startswith("linux") and os.environ.get("INVOCATION_ID"):
+        done = _systemctl("stop", "--no-block", UNIT)
+        return f"systemctl --user stop {UNIT}" + ("" if done is not None and done.returncode == 0 else " (failed)")
+    label = PLIST.removesuffix(".plist")
+    if platform == "darwin" and os.environ.get("XPC_SERVICE_NAME") == label:
+        try:
+            done = subprocess.run(["launchctl", "bootout", f"gui/{os.getuid()}/{label}"], capture_output=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            done = None
+        return f"launchctl bootout {label}" + ("" if done is not None and done.returncode == 0 else " (failed)")
+    return None
+
+
 def install(config: Path | None, home: Path | None = None, platform: str = sys.platform) -> InstallReport:
     home = home or Path.home()
     args = run_command(config)

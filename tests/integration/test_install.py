@@ -72,3 +72,22 @@ def test_windows_and_macos_files_are_well_formed(tmp_path):
     assert script.count('"') % 2 == 0 and script.count("(") == script.count(")")
     compile(template("windows/veil.spec"), "veil.spec", "exec")  # the PyInstaller spec is valid Python
     assert run_command(None)[-1] == "run"
+
+
+def test_a_pin_quit_asks_the_service_manager_not_to_restart(tmp_path, monkeypatch):
+    """The unit restarts Veil when it is killed; a quit with the PIN stops the unit instead.
+    systemctl is the OS edge here (no systemd user session in CI): a stand-in records its call."""
+    from agent.install import UNIT, stop_without_restart
+
+    calls = tmp_path / "calls"
+    fake = tmp_path / "bin" / "systemctl"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
+    monkeypatch.delenv("INVOCATION_ID", raising=False)
+    assert stop_without_restart("linux") is None  # started by hand or XDG autostart: nothing restarts it
+    assert not calls.exists()
+    monkeypatch.setenv("INVOCATION_ID", "0123456789abcdef")  # as systemd sets for its services
+    assert stop_without_restart("linux") == f"systemctl --user stop {UNIT}"
+    assert calls.read_text().split() == ["--user", "stop", "--no-block", UNIT]
