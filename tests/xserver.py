@@ -81,6 +81,13 @@ class XServer:
                                  "--SetDockType", "true", "--transparent", "false"],
                                 env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.viewers.append(host)
+        display = self._xlib()
+        selection = display.intern_atom(f"_NET_SYSTEM_TRAY_S{display.get_default_screen()}")
+        deadline = time.monotonic() + 15
+        while display.get_selection_owner(selection) == 0:  # X.NONE: trayer has not claimed the tray yet
+            if time.monotonic() > deadline or host.poll() is not None:
+                raise RuntimeError("trayer did not take the system tray selection")
+            time.sleep(0.05)
         return host
 
     def _xlib(self):

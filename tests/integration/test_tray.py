@@ -55,8 +55,9 @@ class RunningTray:
         self.app = App(load_config(config))
         self.app.start()
         self.quits: list[str] = []
+        self.said: list[str] = []
         self.stop = threading.Event()
-        self.tray = TrayIcon(self.app, quit=self._quit, about=self.app.about)
+        self.tray = TrayIcon(self.app, quit=self._quit, about=self.app.about, say=self.said.append)
         self.thread = threading.Thread(target=self.tray.run, args=(self.stop,), name="test-tray")
         self.thread.start()
 
@@ -75,7 +76,9 @@ class RunningTray:
 @pytest.fixture
 def running(desktop, watched):
     tray = RunningTray(watched[1])
-    assert wait_until(lambda: (icon := desktop.tray_icon()) is not None and icon.docked, 20), "the icon did not dock"
+    if not wait_until(lambda: (icon := desktop.tray_icon()) is not None and icon.docked, 20):
+        tray.close()  # before the X server goes: Tk's X library ends the process when its server vanishes
+        pytest.fail(f"the icon did not dock: {desktop.tray_icon()}; the tray said {tray.said}")
     yield tray
     if tray.app.started:
         tray.close()
