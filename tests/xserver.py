@@ -119,6 +119,21 @@ class XServer:
                                       -origin.x, -origin.y, geometry.width, geometry.height)
         return None
 
+    def focused_class(self) -> str:
+        """The WM_CLASS class name of the top-level window holding the keyboard focus ("" if none)."""
+        display = self._xlib()
+        window = display.get_input_focus().focus
+        root = display.screen().root
+        while isinstance(window, type(root)) and window != root:
+            try:
+                found = window.get_wm_class()
+                if found:
+                    return found[1]
+                window = window.query_tree().parent
+            except Exception:  # gone meanwhile
+                return ""
+        return ""
+
     def pixels(self, x: int, y: int, width: int, height: int) -> np.ndarray:
         """RGB pixels of the screen (the root window) in a rectangle."""
         import Xlib.X

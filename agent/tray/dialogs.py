@@ -93,6 +93,9 @@ class TkPrompts:
             window.after(int(PIN_DIALOG_TIMEOUT_S * 1000), lambda: window.winfo_exists() and done(None))
             self._centre(window)
             window.lift()
+            # the keyboard goes to the PIN box as soon as the window is on screen (forcing the
+            # focus before the window is mapped does nothing)
+            window.bind("<Map>", lambda _event: entry.focus_force())
             entry.focus_force()
 
         return self._ask(build)

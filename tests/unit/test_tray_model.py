@@ -4,9 +4,9 @@ import time
 
 import numpy as np
 
-from agent.tray.icon import x11_safe
 from agent.tray.icons import STATE_COLOURS, STATES, state_icon
 from agent.tray.menu import BLOCKED_SHOW_S, build_menu, tray_state, tray_title
+from agent.tray.xembed import latin1
 
 
 def status(**changes):
@@ -79,5 +79,5 @@ def test_icons_differ_by_colour_and_mark():
 
 
 def test_x11_titles_stay_readable_in_latin1():
-    assert x11_safe("Veil — paused until 14:05 (child)") == "Veil - paused until 14:05 (child)"
-    x11_safe("Veil — ✓ …").encode("latin-1")
+    assert latin1("Veil — paused until 14:05 (child)") == "Veil - paused until 14:05 (child)"
+    latin1("Veil — ✓ …").encode("latin-1")
