@@ -107,7 +107,7 @@ class XembedIcon:
                             data=(32, [Xlib.X.CurrentTime, SYSTEM_TRAY_REQUEST_DOCK, window.id, 0, 0])),
                             event_mask=Xlib.X.NoEventMask)
                 looked = self.look()
-                if shown is None or looked[1] != shown[1] or looked[0].tobytes() != shown[0].tobytes():
+                if shown is None or looked[1] != shown[1] or looked[0] is not shown[0]:  # pictures are drawn once per state
                     shown = looked
                     window.set_wm_name(latin1(shown[1]))
                     window.change_property(net_wm_name, utf8, 8, shown[1].encode("utf-8"))
