@@ -6,7 +6,7 @@ Tk must only be touched from the thread that created it: other threads hand it w
 ``TkThread``; Tcl is built threaded, so interpreters in different threads do not meet.
 
 An idle Tk thread does not wake up: a request writes a byte to a pipe that Tk's event loop
-watches (``createfilehandler``). Polling every 20 ms instead cost 2.7 % of a core with nothing
+watches (``createfilehandler``). Polling every 20 ms instead cost about 2 % of a core with nothing
 to do (benchmarks/RESULTS.md, Tray). Where Tk has no file handlers (Windows) it polls.
 """
 

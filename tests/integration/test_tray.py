@@ -23,11 +23,13 @@ from agent.config import load_config
 from agent.tray.icon import TrayIcon
 from agent.tray.icons import STATE_COLOURS
 from tests.agent_process import Agent, audit_of, run_veil, wait_until, write_config
+from tests.conftest import PHOTOS
 from tests.media import child_flagged_canaries
 from tests.xserver import XServer
 
 PIN = "2468"
 CANARY = child_flagged_canaries()[5]
+PHOTO = PHOTOS / "scikit-coffee.jpg"
 
 
 @pytest.fixture
@@ -314,3 +316,16 @@ def test_closing_while_the_pin_dialog_waits_pauses_nothing(desktop, watched, run
     assert desktop.mapped("veil-pin") == 0
     assert not running.tray.controls._thread.is_alive()
     assert not agent_rows(watched[2], "pause")
+
+
+def test_scanning_a_folder_acts_like_a_watched_one(tmp_path, watched, desktop, running):
+    """What "Scan a folder…" does once a folder is chosen (Tk's own chooser is not driven here)."""
+    other = tmp_path / "usb-stick"
+    (other / "deeper").mkdir(parents=True)
+    shutil.copyfile(CANARY, other / "deeper" / "c.png")
+    shutil.copyfile(PHOTO, other / "photo.jpg")
+    assert running.app.scan_folder(other) == 2
+    assert wait_until(lambda: not (other / "deeper" / "c.png").exists(), 30)
+    assert wait_until(lambda: running.app.state.lookup(other / "photo.jpg") is not None, 10)
+    assert (other / "photo.jpg").read_bytes() == PHOTO.read_bytes()
+    assert running.app.status()["last_event"].endswith("c.png: malign, quarantine")
