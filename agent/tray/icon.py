@@ -23,8 +23,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from PIL import Image
-
 from agent.tray.controls import Controls
 from agent.tray.dialogs import TkPrompts
 from agent.tray.icons import state_icon
@@ -123,10 +121,6 @@ class TrayIcon:
         state = tray_state(status)
         return state, tray_title(status, state)
 
-    def _picture(self) -> tuple[Image.Image, str]:
-        state, title = self._look()
-        return state_icon(state), title
-
     def _entries(self) -> list[MenuEntry]:
         return build_menu(self.app.status(), self.controls, home=os.path.expanduser("~"))
 
@@ -150,7 +144,7 @@ class TrayIcon:
         finally:
             host.close()
         self.say("tray: icon shown (X11 system tray)")
-        XembedIcon(ICON_NAME, self._picture, self._on_click).run(stop)  # docks again if the tray restarts
+        XembedIcon(ICON_NAME, self._look, state_icon, self._on_click).run(stop)  # docks again if the tray restarts
 
     # -- pystray: Windows, macOS, AppIndicator ---------------------------------------------
 

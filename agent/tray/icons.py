@@ -4,8 +4,6 @@ too: a tick, two bars, a cross, an exclamation mark)."""
 
 from __future__ import annotations
 
-import functools
-
 from PIL import Image, ImageDraw
 
 STATES = ("protecting", "paused", "blocked", "error")
@@ -18,10 +16,8 @@ STATE_COLOURS: dict[str, tuple[int, int, int]] = {
 }
 
 
-@functools.cache
 def state_icon(state: str, size: int = 64) -> Image.Image:
-    """An RGBA picture for ``state`` (one of STATES), ``size`` pixels square; drawn once (the
-    tray asks every second), so callers must not draw on it."""
+    """An RGBA picture for ``state`` (one of STATES), ``size`` pixels square."""
     colour = STATE_COLOURS[state]
     scale = 4  # drawn large and shrunk: smooth edges without an antialiasing drawer
     s = size * scale

@@ -15,15 +15,12 @@ Veil asks again, every ``DOCK_RETRY_S``, while there is an owner.
 
 from __future__ import annotations
 
-import logging
 import select
 import threading
 import time
 from collections.abc import Callable
 
 from PIL import Image
-
-log = logging.getLogger(__name__)
 
 DOCK_RETRY_S = 2.0
 TICK_S = 1.0  # how often the picture and title follow the state
@@ -57,11 +54,13 @@ class TrayHost:
 
 
 class XembedIcon:
-    def __init__(self, wm_class: str, look: Callable[[], tuple[Image.Image, str]], on_click: Callable[[int, int], None]):
+    def __init__(self, wm_class: str, look: Callable[[], tuple[str, str]], picture: Callable[[str], Image.Image],
+                 on_click: Callable[[int, int], None]):
         self.wm_class = wm_class  # e.g. "Veil": WM_CLASS ("VeilSystemTrayIcon", "Veil")
-        self.look = look  # (picture, title) for now
+        self.look = look  # (state, title) now; asked every TICK_S, so it must be cheap
+        self.picture = picture  # the picture of a state, drawn only when the state changes
         self.on_click = on_click  # (x, y) on the screen: called in this icon's thread
-        self.docked = threading.Event()
+        self.docked = False  # whether a tray has taken the window in (only this icon's thread writes it)
 
     def run(self, stop: threading.Event) -> None:
         """Show the icon until ``stop`` (blocking; one thread does everything)."""
@@ -83,12 +82,12 @@ class XembedIcon:
         window.set_wm_normal_hints(flags=Xlib.Xutil.PMinSize, min_width=16, min_height=16)
         window.change_property(xembed_info, xembed_info, 32, [0, XEMBED_MAPPED])
         gc = window.create_gc()
-        shown: tuple[Image.Image, str] | None = None
+        shown: tuple[str, str] | None = None
+        picture: Image.Image | None = None
         asked_at = float("-inf")
 
         def paint() -> None:
             geometry = window.get_geometry()
-            picture = shown[0].convert("RGBA")
             fitted = Image.new("RGB", (geometry.width, geometry.height), BACKGROUND)
             side = min(geometry.width, geometry.height)
             icon = picture.resize((side, side), Image.LANCZOS)
@@ -98,7 +97,7 @@ class XembedIcon:
         try:
             while not stop.is_set():
                 now = time.monotonic()
-                if not self.docked.is_set() and now - asked_at > DOCK_RETRY_S:
+                if not self.docked and now - asked_at > DOCK_RETRY_S:
                     asked_at = now
                     owner = host.owner()
                     if owner is not None:
@@ -107,23 +106,22 @@ class XembedIcon:
                             data=(32, [Xlib.X.CurrentTime, SYSTEM_TRAY_REQUEST_DOCK, window.id, 0, 0])),
                             event_mask=Xlib.X.NoEventMask)
                 looked = self.look()
-                if shown is None or looked[1] != shown[1] or looked[0] is not shown[0]:  # pictures are drawn once per state
+                if looked != shown:
+                    if shown is None or looked[0] != shown[0]:
+                        picture = self.picture(looked[0]).convert("RGBA")
                     shown = looked
                     window.set_wm_name(latin1(shown[1]))
                     window.change_property(net_wm_name, utf8, 8, shown[1].encode("utf-8"))
-                    if self.docked.is_set():
+                    if self.docked:
                         paint()
                 display.flush()
                 select.select([display.fileno()], [], [], TICK_S)
                 for _ in range(display.pending_events()):
                     event = display.next_event()
                     if event.type == Xlib.X.ReparentNotify and event.window.id == window.id:
-                        if event.parent.id != screen.root.id:
-                            self.docked.set()
-                        else:
-                            self.docked.clear()  # the tray went away; ask the next one
+                        self.docked = event.parent.id != screen.root.id  # back at the root: the tray went; ask the next
                     elif event.type in (Xlib.X.Expose, Xlib.X.ConfigureNotify) and event.window.id == window.id:
-                        if self.docked.is_set() and shown is not None:
+                        if self.docked:
                             paint()
                     elif event.type == Xlib.X.ButtonPress and event.detail in (1, 3):
                         self.on_click(event.root_x, event.root_y)  # left or right: the menu, as users expect
@@ -133,4 +131,4 @@ class XembedIcon:
                 display.sync()
             finally:
                 display.close()
-                self.docked.clear()
+                self.docked = False
