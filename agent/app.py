@@ -269,11 +269,11 @@ class App:
         return tail(self.config.audit_file, count)
 
     def audit_check(self) -> str:
-        """One line: whether the audit log's hash chain is intact."""
+        """One line: the audit log and whether its hash chain is intact (a break names the file)."""
         from agent.audit import verify
 
         result = verify(self.config.audit_file)
-        return f"hash chain intact ({result.rows} rows)" if result.ok else f"hash chain BROKEN: {result.problem}"
+        return f"{self.config.audit_file}: hash chain intact ({result.rows} rows)" if result.ok else f"hash chain BROKEN: {result.problem}"
 
     def startup_line(self) -> str:
         return f"protecting with profile {self._profile.name}; {self.classifier.describe()}; {self.classifier.choice.reason}; " \
@@ -458,14 +458,17 @@ class App:
 def restore_allowed(vault: Vault, state: StateDB, entry_id: str, private, to: Path | None = None) -> Path:
     """Restore a vault entry and allow its content from then on: restoring with the PIN is a
     parent's decision, which a running agent must not undo by quarantining the file again."""
-    entry = next((e for e in vault.entries(private) if e.id == entry_id), None)
-    if entry is not None:  # on record before the file is back, so the watcher leaves it be
+    allowed: list[str] = []
+
+    def allow(entry) -> None:  # on record before the file is back, so the watcher leaves it be
         state.allow(entry.content_sha256, f"restored from vault entry {entry_id}")
+        allowed.append(entry.content_sha256)
+
     try:
-        return vault.restore(entry_id, private, to)
+        return vault.restore(entry_id, private, to, before_write=allow)
     except Exception:
-        if entry is not None:
-            state.disallow(entry.content_sha256)
+        for sha in allowed:
+            state.disallow(sha)
         raise
 
 

@@ -323,8 +323,10 @@ class Vault:
                 continue  # a damaged entry is reported by restore, not by listing
         return sorted(found, key=lambda e: e.time)
 
-    def restore(self, entry_id: str, private: X25519PrivateKey, to: Path | None = None) -> Path:
-        """Put the file back byte-identical with its mode and times; never overwrites."""
+    def restore(self, entry_id: str, private: X25519PrivateKey, to: Path | None = None,
+                before_write: Callable[[Entry], None] | None = None) -> Path:
+        """Put the file back byte-identical with its mode and times; never overwrites.
+        ``before_write(entry)`` runs once the entry is verified, before the file appears."""
         path = self._entry_path(entry_id)
         if not path.exists():
             raise VaultError(f"no quarantined file with id {entry_id}")
@@ -338,6 +340,8 @@ class Vault:
             if not standin or target.is_symlink() or not target.is_file() or sha256_file(target) != standin:
                 raise VaultError(f"{target}: already exists; not overwritten (restore with --to PATH)")
             replaces_stand_in = True  # Veil's own blurred copy, unchanged since Veil wrote it
+        if before_write is not None:
+            before_write(entry)
         target.parent.mkdir(parents=True, exist_ok=True)
         temp = target.with_name(f".{target.name}.veil-restore")
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -161,7 +161,7 @@ class Controls:
 
     def _open_audit_log(self) -> None:
         rows = self.app.audit_tail(200)
-        lines = [self.app.audit_check(), f"{self.app.config.audit_file}", ""] + [readable(row) for row in reversed(rows)]
+        lines = [self.app.audit_check(), ""] + [readable(row) for row in reversed(rows)]
         self.prompts.show_text("Veil — audit log (newest first)", lines)
 
     def _quit_with_pin(self) -> None:

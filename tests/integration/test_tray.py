@@ -140,12 +140,19 @@ def enter_pin(server: XServer, pin: str) -> None:
 def icon_state(server: XServer) -> str:
     """Which state colour the icon's pixels on the screen are nearest to."""
     icon = server.tray_icon()
+    if icon is None:
+        return ""  # missed in a moment of window churn: the caller looks again
     pixels = server.pixels(icon.x, icon.y, icon.width, icon.height).reshape(-1, 3).astype(int)
     coloured = pixels[(pixels.max(axis=1) > 60) & (pixels.min(axis=1) < 200)]  # neither the black ground nor the white mark
     if len(coloured) == 0:
         return ""  # not painted yet
     mean = coloured.mean(axis=0)
     return min(STATE_COLOURS, key=lambda state: np.abs(mean - np.array(STATE_COLOURS[state])).sum())
+
+
+def title(server: XServer) -> str:
+    icon = server.tray_icon()
+    return icon.title if icon is not None else ""
 
 
 def agent_rows(data, event: str) -> list[dict[str, str]]:
@@ -155,7 +162,7 @@ def agent_rows(data, event: str) -> list[dict[str, str]]:
 def test_pin_guards_pause_profile_and_quit_and_the_menu_drives_the_app(desktop, watched, running):
     _folder, config, data = watched
     app = running.app
-    assert desktop.tray_icon().title == "Veil — protecting (child)"
+    assert wait_until(lambda: title(desktop) == "Veil — protecting (child)", 5)
     assert wait_until(lambda: icon_state(desktop) == "protecting", 5)
 
     # a wrong PIN is refused and audited; the right one pauses
@@ -166,7 +173,7 @@ def test_pin_guards_pause_profile_and_quit_and_the_menu_drives_the_app(desktop, 
     enter_pin(desktop, PIN)  # the dialog asks again, saying the PIN was wrong
     assert wait_until(lambda: app.status()["state"] == "paused", 10)
     assert "with the PIN" in agent_rows(data, "pause")[0]["detail"]
-    assert wait_until(lambda: desktop.tray_icon().title.startswith("Veil — paused until "), 5)
+    assert wait_until(lambda: title(desktop).startswith("Veil — paused until "), 5)
     assert wait_until(lambda: icon_state(desktop) == "paused", 5)
 
     # resuming adds protection: no PIN asked
@@ -180,7 +187,7 @@ def test_pin_guards_pause_profile_and_quit_and_the_menu_drives_the_app(desktop, 
     enter_pin(desktop, PIN)
     assert wait_until(lambda: app.profile.name == "adult", 10)
     assert agent_rows(data, "profile")[0]["detail"] == "child -> adult; from the tray with the PIN"
-    assert wait_until(lambda: desktop.tray_icon().title == "Veil — protecting (adult)", 5)
+    assert wait_until(lambda: title(desktop) == "Veil — protecting (adult)", 5)
 
     # quit: cancelling the PIN dialog leaves Veil running; the right PIN quits
     choose(desktop, running, "Quit Veil")
@@ -209,7 +216,7 @@ def test_blocked_file_turns_the_icon_red_and_restore_from_the_quarantine_window(
     original = folder / "picture.jpg"
     shutil.copyfile(CANARY, original)
     assert wait_until(lambda: not original.exists() and len(list((data / "quarantine").glob("*.veil"))) == 1, 30)
-    assert wait_until(lambda: desktop.tray_icon().title == "Veil — blocked just now (child)", 5)
+    assert wait_until(lambda: title(desktop) == "Veil — blocked just now (child)", 5)
     assert wait_until(lambda: icon_state(desktop) == "blocked", 5)
 
     choose(desktop, running, "Open quarantine…")
@@ -243,7 +250,7 @@ def test_blocked_file_turns_the_icon_red_and_restore_from_the_quarantine_window(
     assert wait_until(lambda: desktop.mapped("veil-text") == 1, 10)
     text = _on_tk(running, lambda: next(c for w in running.tray.ui.root.winfo_children() if w.winfo_class() == "veil-text"
                                         for c in w.winfo_children() if c.winfo_class() == "Text").get("1.0", "end"))
-    assert text.startswith("hash chain intact (") and "restored from vault entry" in text
+    assert text.startswith(f"{data / 'audit' / 'audit.csv'}: hash chain intact (") and "restored from vault entry" in text
 
 
 def test_veil_run_without_a_tray_says_so_once_docks_when_one_appears_and_a_kill_leaves_a_gap(tmp_path):
@@ -258,7 +265,7 @@ def test_veil_run_without_a_tray_says_so_once_docks_when_one_appears_and_a_kill_
             assert wait_until(lambda: any(line.startswith("veil: tray: unavailable (no system tray") for line in agent.lines), 15)
             server.start_tray_host()
             assert wait_until(lambda: (icon := server.tray_icon()) is not None and icon.docked, 20), agent.lines
-            assert wait_until(lambda: server.tray_icon().title == "Veil — protecting (child)", 5)
+            assert wait_until(lambda: title(server) == "Veil — protecting (child)", 5)
             assert sum("tray: unavailable" in line for line in agent.lines) == 1
             assert agent.proc.poll() is None
         finally:
