@@ -79,7 +79,7 @@ class XembedIcon:
             0, 0, 24, 24, 0, screen.root_depth, window_class=Xlib.X.InputOutput, background_pixel=screen.black_pixel,
             event_mask=Xlib.X.ExposureMask | Xlib.X.StructureNotifyMask | Xlib.X.ButtonPressMask)
         window.set_wm_class(f"{self.wm_class}SystemTrayIcon", self.wm_class)
-        window.set_wm_normal_hints(flags=Xlib.Xutil.PMinSize, min_width=16, min_height=16)
+        window.set_wm_normal_hints(flags=Xlib.Xutil.PMinSize, min_width=24, min_height=24)  # trays size icons from this
         window.change_property(xembed_info, xembed_info, 32, [0, XEMBED_MAPPED])
         gc = window.create_gc()
         shown: tuple[str, str] | None = None
