@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import secrets
 from pathlib import Path
 
 
@@ -16,20 +18,51 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_durably(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write to a temporary name, fsync, rename over ``path``, fsync the folder."""
-    temp = path.with_name(path.name + ".tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+def write_durably(path: Path, data: bytes, mode: int = 0o600, replace: bool = True) -> bool:
+    """Write to a fresh temporary name, fsync, rename over ``path``, fsync the folder.
+
+    The temporary name is unique and created exclusively, so concurrent writers (threads or
+    processes) never share one, and a neighbour of the user's that happens to be called like a
+    temporary is never touched. With ``replace=False`` the first writer wins: an existing
+    ``path`` is left alone and False returned (how a key pair is created exactly once).
+    """
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        if replace:
+            os.replace(temp, path)
+        else:
+            written = _link_if_absent(temp, path)
+            temp.unlink(missing_ok=True)
+            if not written:
+                return False
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    os.replace(temp, path)
     fsync_dir(path.parent)
+    return True
+
+
+def _link_if_absent(temp: Path, path: Path) -> bool:
+    """Atomically give ``temp``'s content the name ``path`` unless that name exists."""
+    try:
+        os.link(temp, path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as err:
+        if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS):
+            raise
+    # a file system without hard links (FAT, some network mounts): a check, then a rename —
+    # racy in theory, and such a data folder is rare
+    if path.exists():
+        return False
+    os.replace(temp, path)
+    return True
 
 
 def sha256_file(path: Path) -> str:

@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from agent.errors import FatalError, VeilError
 from agent.faults import kill_point
 from agent.fsutil import fsync_dir, sha256_file, write_durably
+from agent.lock import exclusive
 
 MAGIC = b"VEILQ1\n"
 _SCRYPT = {"n": 2**15, "r": 8, "p": 1}  # ~50 ms and 32 MiB per try: slow to guess, quick to use
@@ -110,9 +111,11 @@ class Keyring:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         private = X25519PrivateKey.generate()
-        self._store(private, "", pin_set=False)
+        # Racing first users (the agent's workers, a `veil scan` beside it) must agree on one key
+        # pair: only the first one written is kept, the others are dropped unused.
+        self._store(private, "", pin_set=False, replace=False)
 
-    def _store(self, private: X25519PrivateKey, pin: str, pin_set: bool) -> None:
+    def _store(self, private: X25519PrivateKey, pin: str, pin_set: bool, replace: bool = True) -> None:
         raw = private.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
         salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
         wrapped = AESGCM(self._derive(pin, salt, _SCRYPT)).encrypt(nonce, raw, b"veil-vault-key")
@@ -123,7 +126,7 @@ class Keyring:
             "pin_set": pin_set,
             "wrap": {"kdf": "scrypt", **_SCRYPT, "salt": _b64(salt), "nonce": _b64(nonce), "key": _b64(wrapped)},
         }
-        write_durably(self.path, json.dumps(document, indent=1).encode(), mode=0o600)
+        write_durably(self.path, json.dumps(document, indent=1).encode(), mode=0o600, replace=replace)
 
     @staticmethod
     def _derive(pin: str, salt: bytes, params: dict[str, int]) -> bytes:
@@ -138,18 +141,28 @@ class Keyring:
 
     def unlock(self, pin: str | None) -> X25519PrivateKey:
         document = self._load()
-        if document.get("pin_set") and not pin:
+        if not document.get("pin_set"):
+            try:
+                return self._unwrap(document, "")
+            except InvalidTag:
+                raise FatalError(f"{self.path}: the vault key does not unwrap (a damaged keys file)") from None
+        if not pin:
             raise PinError("a PIN is set: enter it (or set VEIL_PIN)")
-        if document.get("pin_set"):
+        # One try at a time across processes: guesses run in parallel would each read the same
+        # failure count, and the lock-out would count only some of them.
+        with exclusive(self.attempts_path.with_name("pin-attempts.lock")):
             self._check_lockout()
+            try:
+                private = self._unwrap(document, pin)
+            except InvalidTag:
+                raise PinError("wrong PIN" + self._failed()) from None
+            self.attempts_path.unlink(missing_ok=True)
+        return private
+
+    def _unwrap(self, document: dict[str, Any], pin: str) -> X25519PrivateKey:
         wrap = document["wrap"]
-        key = self._derive((pin or "") if document.get("pin_set") else "", _unb64(wrap["salt"]), wrap)
-        try:
-            raw = AESGCM(key).decrypt(_unb64(wrap["nonce"]), _unb64(wrap["key"]), b"veil-vault-key")
-        except InvalidTag:
-            raise PinError("wrong PIN" + self._failed()) from None
-        if self.attempts_path.exists():
-            self.attempts_path.unlink()
+        key = self._derive(pin, _unb64(wrap["salt"]), wrap)
+        raw = AESGCM(key).decrypt(_unb64(wrap["nonce"]), _unb64(wrap["key"]), b"veil-vault-key")
         return X25519PrivateKey.from_private_bytes(raw)
 
     def set_pin(self, current: str | None, new: str) -> None:
@@ -345,19 +358,19 @@ class Vault:
         target.parent.mkdir(parents=True, exist_ok=True)
         temp = target.with_name(f".{target.name}.veil-restore")
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, entry.meta["mode"])
-        os.utime(temp, ns=(entry.meta["atime_ns"], entry.meta["mtime_ns"]))
-        if replaces_stand_in:
-            os.replace(temp, target)
-        else:
-            try:
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(temp, entry.meta["mode"])
+            os.utime(temp, ns=(entry.meta["atime_ns"], entry.meta["mtime_ns"]))
+            if replaces_stand_in:
+                os.replace(temp, target)
+            else:
                 os.link(temp, target)  # fails if the target appeared meanwhile: never overwrite
-            finally:
-                temp.unlink()
+        finally:
+            temp.unlink(missing_ok=True)  # a full disk leaves no half-restored copy behind
         fsync_dir(target.parent)
         path.unlink()
         fsync_dir(self.folder)

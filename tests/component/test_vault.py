@@ -189,3 +189,80 @@ def test_wrong_pins_lock_unlocking_for_a_growing_time(tmp_path):
     keyring.unlock("2468")  # right, after the wait: unlocked, and the count starts over
     with pytest.raises(PinError, match="^wrong PIN$"):
         keyring.unlock("0000")
+
+
+def test_first_quarantines_racing_create_one_key_and_every_entry_restores(tmp_path):
+    """The agent's workers (and a ``veil scan`` beside it) may quarantine at the same moment into
+    a vault that has no keys yet: they must agree on one key pair, or a file sealed under a key
+    that lost the race could never be restored."""
+    import threading
+
+    vault_dir = tmp_path / "vault"
+    files = [_file(tmp_path / "d", f"f{i}.jpg", size=10_000 + i) for i in range(8)]
+    start, failures = threading.Barrier(len(files)), []
+
+    def quarantine(path: Path) -> None:
+        start.wait()
+        try:
+            Vault(vault_dir).quarantine(path)
+        except Exception as err:  # noqa: BLE001 - collected and asserted below
+            failures.append(f"{path.name}: {err!r}")
+
+    threads = [threading.Thread(target=quarantine, args=(path,)) for path, _ in files]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    vault = Vault(vault_dir)
+    private = vault.keyring.unlock(None)
+    entries = vault.entries(private)
+    assert sorted(e.original.name for e in entries) == sorted(path.name for path, _ in files)
+    for entry in entries:
+        vault.restore(entry.id, private)
+    assert all(path.read_bytes() == data for path, data in files)
+    assert sorted(p.name for p in vault_dir.iterdir()) == ["keys.json"]  # no temporary left behind
+
+
+def test_a_blurred_stand_in_never_touches_a_neighbour_named_like_its_temporary(tmp_path):
+    vault = Vault(tmp_path / "vault")
+    path, data = _file(tmp_path / "d")
+    neighbour = path.with_name(path.name + ".tmp")
+    neighbour.write_bytes(b"the user's own file")
+    vault.quarantine(path, stand_in=lambda content: b"stand-in")
+    assert path.read_bytes() == b"stand-in"
+    assert neighbour.read_bytes() == b"the user's own file"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["photo.jpg", "photo.jpg.tmp"]
+
+
+_GUESS = """
+import sys, time
+from pathlib import Path
+from agent.vault import Keyring, PinError
+folder, go = Path(sys.argv[1]), Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.001)
+try:
+    Keyring(folder).unlock(sys.argv[3])
+except PinError as err:
+    print(err)
+"""
+
+
+def test_parallel_guesses_are_each_counted(tmp_path):
+    """Eight wrong PINs tried at once by separate processes: all eight count, so the lock-out
+    cannot be outrun by guessing in parallel."""
+    from agent.vault import FREE_PIN_TRIES, Keyring
+
+    keyring = Keyring(tmp_path / "vault")
+    keyring.ensure()
+    keyring.set_pin(None, "2468")
+    go = tmp_path / "go"
+    guesses = [subprocess.Popen([sys.executable, "-c", _GUESS, str(tmp_path / "vault"), str(go), f"{n:04d}"],
+                                cwd=REPO, stdout=subprocess.PIPE, text=True) for n in range(8)]
+    go.touch()
+    said = [g.communicate(timeout=60)[0].strip() for g in guesses]
+    assert sum(s.startswith("wrong PIN") for s in said) == FREE_PIN_TRIES  # the last of them starts the lock-out
+    assert sum(s.startswith("too many wrong PINs") for s in said) == 8 - FREE_PIN_TRIES
+    with pytest.raises(PinError, match="too many wrong PINs"):
+        keyring.unlock("2468")
