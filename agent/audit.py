@@ -3,11 +3,16 @@
 Each row's ``hash = sha256(prev_hash + "," + the other columns as written)``; the first row of
 the first file chains from 64 zeros, and rotation carries the chain into the next file. The
 chain head (file, row count, last hash) is also kept beside the log, so a cut-off tail — which
-leaves a valid chain — is detected too. One writer per log; every row is flushed and fsynced.
+leaves a valid chain — is detected too. Every row is flushed and fsynced.
+
+Several processes may write one log (the agent, and a ``veil scan`` or ``veil quarantine
+restore`` beside it): each append holds ``audit.csv.lock`` and first catches up with rows another
+process wrote since, so the chain stays one chain.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -20,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.fsutil import fsync_dir
+from agent.lock import exclusive
 
 COLUMNS = ("time", "source", "subject", "sha256", "profile", "model", "malign", "threshold",
            "decision", "action", "detail", "latency_ms", "prev_hash", "hash")
@@ -78,10 +84,27 @@ class AuditLog:
     def __init__(self, path: Path, rotate_bytes: int = 10 * 1024 * 1024):
         self.path = path
         self.head_path = path.with_name(path.name + ".head")
+        self.lock_path = path.with_name(path.name + ".lock")
         self.rotate_bytes = rotate_bytes
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._last_hash, self._rows = self._recover()
+        self._seen: tuple[int, int] | None = None  # (inode, size) of the log as this writer left it
+        with exclusive(self.lock_path):  # never mistake another process's row in progress for a torn one
+            self._catch_up()
+
+    def _file_state(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_size
+
+    def _catch_up(self) -> None:
+        """Take up the chain where the log really ends, if another writer moved it on."""
+        current = self._file_state()
+        if self._seen is None or current != self._seen:
+            self._last_hash, self._rows = self._recover()
+            self._seen = self._file_state()
 
     def _recover(self) -> tuple[str, int]:
         """Continue the chain from the newest row on disk (the head may lag a crash by a row)."""
@@ -107,7 +130,8 @@ class AuditLog:
 
     def append(self, record: AuditRecord) -> str:
         """Write one row durably; returns its hash."""
-        with self._lock:
+        with self._lock, exclusive(self.lock_path):
+            self._catch_up()
             if self.path.exists() and self.path.stat().st_size >= self.rotate_bytes:
                 self._rotate()
             columns = record.columns()
@@ -125,6 +149,7 @@ class AuditLog:
                 fsync_dir(self.path.parent)
             self._last_hash, self._rows = new_hash, self._rows + 1
             self._write_head()
+            self._seen = self._file_state()
             return new_hash
 
     def _rotate(self) -> None:
@@ -169,7 +194,17 @@ class VerifyResult:
 
 
 def verify(path: Path, whole_chain: bool = True) -> VerifyResult:
-    """Recompute the chain of ``path`` (and, with ``whole_chain``, of its rotated predecessors)."""
+    """Recompute the chain of ``path`` (and, with ``whole_chain``, of its rotated predecessors),
+    holding the writers' lock so that a row and its chain head are seen together."""
+    with contextlib.ExitStack() as holding:
+        try:
+            holding.enter_context(exclusive(path.with_name(path.name + ".lock")))
+        except OSError:
+            pass  # a read-only copy of a log: nobody writes it
+        return _verify(path, whole_chain)
+
+
+def _verify(path: Path, whole_chain: bool) -> VerifyResult:
     files = log_files(path) if whole_chain else [path]
     if not files:
         return VerifyResult(False, 0, f"{path}: no audit log")

@@ -1,4 +1,5 @@
-"""One agent per data dir: an exclusive lock on ``<data_dir>/agent.lock``, held while it runs.
+"""One agent per data dir: an exclusive lock on ``<data_dir>/agent.lock``, held while it runs;
+and ``exclusive``, the short lock that lets several processes write one file in turn.
 
 The operating system drops the lock when the process dies, however it dies, so a killed agent
 never leaves a stale lock behind; the pid in the file is only there for the message.
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from agent.errors import FatalError
@@ -52,13 +55,28 @@ class InstanceLock:
         self.release()
 
 
-def _lock(handle) -> None:
+@contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing) while the block runs, waiting for
+    any other holder — another process, or another open of the same file in this one."""
+    with open(path, "a+b") as handle:
+        _lock(handle, wait=True)
+        yield  # closing the file drops the lock
+
+
+def _lock(handle, wait: bool = False) -> None:
     if sys.platform == "win32":
         import msvcrt
 
         handle.seek(0)
-        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        while True:
+            try:
+                msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK if wait else msvcrt.LK_NBLCK, 1)
+                return
+            except OSError:
+                if not wait:
+                    raise  # LK_LOCK gives up after 10 s: keep waiting, like flock does
     else:
         import fcntl
 
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -123,3 +123,37 @@ def test_records_are_validated():
         AuditRecord("printer", "x")
     with pytest.raises(ValueError):
         AuditRecord("scan", "x", decision="maybe")
+
+
+_WRITER = """
+import sys, time
+from pathlib import Path
+from agent.audit import AuditLog, AuditRecord
+path, name, go = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+log = AuditLog(path, rotate_bytes=4000)
+while not go.exists():
+    time.sleep(0.001)
+for i in range(60):
+    log.append(AuditRecord("scan", f"/{name}/{i}.jpg", "benign", "none", detail="x" * (i % 7)))
+"""
+
+
+def test_processes_writing_one_log_keep_one_chain(tmp_path):
+    """The agent and a `veil scan` or `veil quarantine restore` beside it append to the same log:
+    four processes racing (with rotation between them) must still leave one unbroken chain."""
+    import subprocess
+    import sys
+
+    path, go = tmp_path / "audit.csv", tmp_path / "go"
+    repo = Path(__file__).resolve().parents[2]
+    writers = [subprocess.Popen([sys.executable, "-c", _WRITER, str(path), f"w{n}", str(go)], cwd=repo) for n in range(4)]
+    go.touch()
+    assert [w.wait(60) for w in writers] == [0, 0, 0, 0]
+    result = verify(path)
+    assert result.ok, result.problem
+    assert result.rows == 240 and len(log_files(path)) > 2
+    subjects = [r["subject"] for f in log_files(path) for r in csv.DictReader(f.open(newline=""))]
+    assert sorted(subjects) == sorted(f"/w{n}/{i}.jpg" for n in range(4) for i in range(60))
+    for n in range(4):  # each writer's own rows stay in its order
+        mine = [s for s in subjects if s.startswith(f"/w{n}/")]
+        assert mine == [f"/w{n}/{i}.jpg" for i in range(60)]

@@ -44,7 +44,8 @@ def test_new_files_are_decided_once_complete(watched):
         (folder / "new" / "deeper").mkdir(parents=True)  # a new sub-folder, filled at once
         shutil.copy(CANARIES / "hentai-a.png", folder / "new" / "deeper" / "h.png")
         _write_slowly(folder / "slow.png", CANARY.read_bytes())  # written over two seconds
-        assert wait_until(lambda: len(folder_rows(data)) >= 4, 60), audit_of(data)
+        assert wait_until(lambda: len(folder_rows(data)) >= 4, 60), (
+            [os.path.basename(r["subject"]) for r in folder_rows(data)], "\n".join(agent.lines))
         time.sleep(1.0)
     finally:
         assert agent.stop() == 0
@@ -336,3 +337,30 @@ def test_a_file_restored_from_the_quarantine_is_not_quarantined_again(watched):
         assert len(vault_entries(data)) == 1
     finally:
         assert agent.stop() == 0
+    result = verify(data / "audit" / "audit.csv")  # the CLI's row and the agent's rows: one chain
+    assert result.ok, result.problem
+
+
+def test_a_scan_beside_the_running_agent_shares_its_vault_and_keeps_one_audit_chain(watched, tmp_path):
+    """A parent runs `veil scan --action quarantine` on another folder while the agent is busy:
+    both write the same vault (first use: one key pair) and the same audit log."""
+    folder, data, config = watched
+    other = tmp_path / "usb-stick"
+    other.mkdir()
+    for i in range(6):
+        shutil.copy(CANARIES / ("porn-a.png" if i % 2 else "hentai-a.png"), other / f"s{i}.png")
+    agent = Agent(config)
+    try:
+        for i in range(6):
+            shutil.copy(CANARIES / ("hentai-a.png" if i % 2 else "porn-a.png"), folder / f"a{i}.png")
+        scan = run_veil("scan", str(other), "--action", "quarantine", "--config", str(config))
+        assert scan.returncode == 1, scan.stderr  # flagged files found (and quarantined)
+        assert wait_until(lambda: len(folder_rows(data)) == 6, 60)
+    finally:
+        assert agent.stop() == 0
+    assert not list(other.iterdir()) and not list(folder.iterdir())
+    result = verify(data / "audit" / "audit.csv")
+    assert result.ok, result.problem
+    assert sum(r["source"] == "scan" and r["action"] == "quarantine" for r in audit_of(data)) == 6
+    listed = run_veil("quarantine", "list", "--config", str(config))
+    assert listed.returncode == 0 and listed.stdout.count("usb-stick") == 6 and listed.stdout.count("Downloads") == 6
