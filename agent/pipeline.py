@@ -5,7 +5,8 @@ a supervisor keeps alive.
   collecting events meanwhile, so a burst slows Veil down but loses nothing.
 - A path already waiting is not queued twice, and a path is never in two workers' hands at once:
   one submitted again while in hand is queued again when that worker is done with it.
-- A worker whose handler raises is a crashed worker: the supervisor starts a new one. A worker
+- A worker whose handler raises is a crashed worker: the supervisor starts a new one, and the
+  path it crashed on is tried once more (a passing failure heals itself). A worker
   busy with one item for longer than ``stuck_after_s`` is stuck: it is left to finish (Python
   cannot kill a thread) and a replacement takes its place. Both draw on a restart budget; when
   it is spent the pipeline reports itself failed instead of spinning.
@@ -48,6 +49,7 @@ class Pipeline:
         self._queued: set[Path] = set()
         self._in_hand: set[Path] = set()
         self._again: set[Path] = set()
+        self._crashed_once: set[Path] = set()  # touched only by the worker holding the path
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._workers: list[_Worker] = []
@@ -161,16 +163,27 @@ class Pipeline:
                 self.handle(path)
             except Exception as err:  # the handler should never raise: this worker has crashed
                 log.exception("worker crashed on %s", path)
-                self._done(worker, path)
-                self.on_trouble(f"worker crashed on {path}: {type(err).__name__}: {err}")
+                # A crash may be passing (a race with another process, a file system hiccup): the
+                # path gets one more try. A second crash leaves it to its next change or reconcile.
+                retry = path not in self._crashed_once
+                if retry:
+                    self._crashed_once.add(path)
+                else:
+                    self._crashed_once.discard(path)
+                self._done(worker, path, again=retry)
+                self.on_trouble(f"worker crashed on {path}: {type(err).__name__}: {err}; "
+                                + ("trying it once more" if retry else "left for its next change"))
                 return
+            self._crashed_once.discard(path)
             self._done(worker, path)
 
-    def _done(self, worker: _Worker, path: Path) -> None:
+    def _done(self, worker: _Worker, path: Path, again: bool = False) -> None:
         with self._cond:
             worker.busy_with = None
             self._in_hand.discard(path)
             self.done_count += 1
+            if again:
+                self._again.add(path)
             if path in self._again and not self._stop.is_set():
                 self._again.discard(path)
                 self._queue.append(path)  # may exceed capacity by the few paths in hand: never blocks a worker
