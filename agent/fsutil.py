@@ -6,6 +6,7 @@ import errno
 import hashlib
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -18,19 +19,22 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_durably(path: Path, data: bytes, mode: int = 0o600, replace: bool = True) -> bool:
+def write_durably(path: Path, data: bytes | Iterable[bytes], mode: int = 0o600, replace: bool = True) -> bool:
     """Write to a fresh temporary name, fsync, rename over ``path``, fsync the folder.
 
     The temporary name is unique and created exclusively, so concurrent writers (threads or
     processes) never share one, and a neighbour of the user's that happens to be called like a
     temporary is never touched. With ``replace=False`` the first writer wins: an existing
     ``path`` is left alone and False returned (how a key pair is created exactly once).
+    ``data`` may come in pieces (a sealed video, a chunk at a time); whatever they raise
+    removes the temporary and is raised.
     """
     temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for piece in [data] if isinstance(data, bytes) else data:
+                handle.write(piece)
             handle.flush()
             os.fsync(handle.fileno())
         if replace:

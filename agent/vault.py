@@ -1,11 +1,12 @@
 """The quarantine vault: flagged files sealed out of reach, restorable only by the PIN holder.
 
 Sealing uses public-key encryption, so the agent can quarantine without the PIN: each entry is
-encrypted (AES-256-GCM) under a key agreed between a fresh X25519 key pair and the vault's
-public key. The vault's private key is stored wrapped (AES-GCM under a scrypt key from the PIN;
-the empty PIN until one is set) in an owner-only file. Content and metadata (original path,
-mode, times, score) are sealed; the clear header holds only what crash recovery and age-based
-purging need: entry id, time, and the content's sha256 (also in the audit log).
+encrypted (AES-256-GCM, in chunks: ``agent.sealing``) under a key agreed between a fresh X25519
+key pair and the vault's public key. The vault's private key is stored wrapped (AES-GCM under a
+scrypt key from the PIN; the empty PIN until one is set) in an owner-only file. Content and
+metadata (original path, mode, times, score) are sealed; the clear header holds only what crash
+recovery and age-based purging need: entry id, time, size, and the content's sha256 (also in
+the audit log).
 
 Moving a file in never loses it: the sealed copy is written to a temporary name, fsynced,
 renamed, fsynced with its folder, and read back before the original is removed; a journal entry
@@ -15,33 +16,30 @@ start finishes or undoes what was half done (``Vault.recover``).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
 import secrets
 import stat
-import struct
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from agent.errors import FatalError, VeilError
 from agent.faults import kill_point
 from agent.fsutil import fsync_dir, sha256_file, write_durably
 from agent.lock import exclusive
+from agent.sealing import CHUNK, TAG, Opened, SealError, b64, expected_size, read_header, read_sealed_meta_length, seal, unb64
 
-MAGIC = b"VEILQ1\n"
 _SCRYPT = {"n": 2**15, "r": 8, "p": 1}  # ~50 ms and 32 MiB per try: slow to guess, quick to use
 
 
@@ -51,14 +49,6 @@ class VaultError(VeilError):
 
 class PinError(FatalError):
     """The PIN was wrong (or missing where one is set)."""
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.b64decode(text.encode("ascii"))
 
 
 FREE_PIN_TRIES = 5  # then each wrong PIN locks for 30 s, doubling, up to an hour
@@ -122,9 +112,9 @@ class Keyring:
         public = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         document = {
             "version": 1,
-            "public": _b64(public),
+            "public": b64(public),
             "pin_set": pin_set,
-            "wrap": {"kdf": "scrypt", **_SCRYPT, "salt": _b64(salt), "nonce": _b64(nonce), "key": _b64(wrapped)},
+            "wrap": {"kdf": "scrypt", **_SCRYPT, "salt": b64(salt), "nonce": b64(nonce), "key": b64(wrapped)},
         }
         write_durably(self.path, json.dumps(document, indent=1).encode(), mode=0o600, replace=replace)
 
@@ -137,7 +127,7 @@ class Keyring:
         return bool(self._load().get("pin_set"))
 
     def public_key(self) -> X25519PublicKey:
-        return X25519PublicKey.from_public_bytes(_unb64(self._load()["public"]))
+        return X25519PublicKey.from_public_bytes(unb64(self._load()["public"]))
 
     def unlock(self, pin: str | None) -> X25519PrivateKey:
         document = self._load()
@@ -161,8 +151,8 @@ class Keyring:
 
     def _unwrap(self, document: dict[str, Any], pin: str) -> X25519PrivateKey:
         wrap = document["wrap"]
-        key = self._derive(pin, _unb64(wrap["salt"]), wrap)
-        raw = AESGCM(key).decrypt(_unb64(wrap["nonce"]), _unb64(wrap["key"]), b"veil-vault-key")
+        key = self._derive(pin, unb64(wrap["salt"]), wrap)
+        raw = AESGCM(key).decrypt(unb64(wrap["nonce"]), unb64(wrap["key"]), b"veil-vault-key")
         return X25519PrivateKey.from_private_bytes(raw)
 
     def set_pin(self, current: str | None, new: str) -> None:
@@ -189,11 +179,7 @@ class Entry:
 
     @property
     def original(self) -> Path:
-        return Path(os.fsdecode(_unb64(self.meta["original_b64"])))
-
-
-def _seal_key(shared: bytes, eph_public: bytes, vault_public: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"veil-vault-v1" + eph_public + vault_public).derive(shared)
+        return Path(os.fsdecode(unb64(self.meta["original_b64"])))
 
 
 def new_entry_id() -> str:
@@ -217,7 +203,10 @@ class Vault:
         """Seal ``path`` into the vault and remove it — or, with ``stand_in``, atomically replace
         it by ``stand_in(content)`` (the blur action). ``VaultError`` (with the file untouched)
         for symlinks, devices, files that change while read, full disks. ``entry_id`` (hex) lets
-        a caller record the id before the move, to find the entry again after a crash."""
+        a caller record the id before the move, to find the entry again after a crash.
+
+        The file is read twice (to hash it, then to seal it against that hash), a chunk at a
+        time, so sealing a large video takes little memory; only a stand-in's image is whole."""
         self.keyring.ensure()
         try:
             before = os.lstat(path)
@@ -228,41 +217,40 @@ class Vault:
         if not stat.S_ISREG(before.st_mode):
             raise VaultError("refusing a device, socket or other special file")
         try:
-            with open(path, "rb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW)) as handle:
-                content = handle.read()
-                during = os.fstat(handle.fileno())
+            source = open(path, "rb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW))
         except OSError as err:
             raise VaultError(f"cannot read: {err.strerror}") from None
-        content_sha = hashlib.sha256(content).hexdigest()
-        if (during.st_size, during.st_mtime_ns, during.st_ino) != (before.st_size, before.st_mtime_ns, before.st_ino) or len(content) != before.st_size:
-            raise VaultError("file changed while being read; left in place")
-        kill_point("read")
-
-        replacement = stand_in(content) if stand_in else None
-        entry_id = entry_id or new_entry_id()
-        meta = {
-            "original_b64": _b64(os.fsencode(path.absolute())),
-            "size": before.st_size,
-            "mode": stat.S_IMODE(before.st_mode),
-            "mtime_ns": before.st_mtime_ns,
-            "atime_ns": before.st_atime_ns,
-            **({"standin_sha256": hashlib.sha256(replacement).hexdigest()} if replacement is not None else {}),
-            **(info or {}),
-        }
-        sealed = self._seal(entry_id, content, meta, content_sha)
-        journal = self.folder / f"{entry_id}.pending"
-        target = self._entry_path(entry_id)
-        try:
-            write_durably(journal, json.dumps({"original_b64": meta["original_b64"], "sha256": content_sha}).encode())
-            kill_point("journal-written")
-            write_durably(target, sealed)
-            kill_point("entry-written")
-            if hashlib.sha256(target.read_bytes()).digest() != hashlib.sha256(sealed).digest():
-                raise OSError("the sealed copy read back differently")
-        except OSError as err:
-            target.unlink(missing_ok=True)
-            journal.unlink(missing_ok=True)
-            raise VaultError(f"could not write the vault entry ({err.strerror or err}); file left in place") from None
+        with source:
+            content_sha, replacement = self._hash_unchanged(source, before, stand_in)
+            kill_point("read")
+            entry_id = entry_id or new_entry_id()
+            meta = {
+                "original_b64": b64(os.fsencode(path.absolute())),
+                "size": before.st_size,
+                "mode": stat.S_IMODE(before.st_mode),
+                "mtime_ns": before.st_mtime_ns,
+                "atime_ns": before.st_atime_ns,
+                **({"standin_sha256": hashlib.sha256(replacement).hexdigest()} if replacement is not None else {}),
+                **(info or {}),
+            }
+            journal = self.folder / f"{entry_id}.pending"
+            target = self._entry_path(entry_id)
+            try:
+                write_durably(journal, json.dumps({"original_b64": meta["original_b64"], "sha256": content_sha}).encode())
+                kill_point("journal-written")
+                source.seek(0)
+                written = hashlib.sha256()
+                write_durably(target, _hashed(seal(source, before.st_size, content_sha, meta, entry_id, self.keyring.public_key()),
+                                              written))
+                kill_point("entry-written")
+                if sha256_file(target) != written.hexdigest():
+                    raise OSError("the sealed copy read back differently")
+            except (OSError, SealError) as err:
+                target.unlink(missing_ok=True)
+                journal.unlink(missing_ok=True)
+                if isinstance(err, SealError):
+                    raise VaultError(f"{err}; left in place") from None
+                raise VaultError(f"could not write the vault entry ({err.strerror or err}); file left in place") from None
         try:
             self._remove_original(path, before, replacement)
         except (OSError, VaultError) as err:
@@ -276,6 +264,29 @@ class Vault:
         journal.unlink(missing_ok=True)
         fsync_dir(self.folder)
         return Sealed(entry_id, content_sha)
+
+    @staticmethod
+    def _hash_unchanged(source: BinaryIO, before: os.stat_result, stand_in: Callable[[bytes], bytes] | None
+                        ) -> tuple[str, bytes | None]:
+        """The content's sha256 (and its stand-in), if the file stays what ``before`` saw."""
+        digest, size, replacement = hashlib.sha256(), 0, None
+        try:
+            if stand_in is not None:  # an image the decoder has already held whole
+                content = source.read()
+                digest.update(content)
+                size = len(content)
+            else:
+                for block in iter(lambda: source.read(CHUNK), b""):
+                    digest.update(block)
+                    size += len(block)
+            during = os.fstat(source.fileno())
+        except OSError as err:
+            raise VaultError(f"cannot read: {err.strerror}") from None
+        if (during.st_size, during.st_mtime_ns, during.st_ino) != (before.st_size, before.st_mtime_ns, before.st_ino) or size != before.st_size:
+            raise VaultError("file changed while being read; left in place")
+        if stand_in is not None:
+            replacement = stand_in(content)
+        return digest.hexdigest(), replacement
 
     @staticmethod
     def _remove_original(path: Path, before: os.stat_result, replacement: bytes | None) -> None:
@@ -292,85 +303,71 @@ class Vault:
         else:
             write_durably(path, replacement, mode=stat.S_IMODE(before.st_mode))
 
-    def _seal(self, entry_id: str, content: bytes, meta: dict[str, Any], content_sha: str) -> bytes:
-        vault_public = self.keyring.public_key()
-        ephemeral = X25519PrivateKey.generate()
-        eph_public = ephemeral.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        vault_raw = vault_public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        key = _seal_key(ephemeral.exchange(vault_public), eph_public, vault_raw)
-        nonce = secrets.token_bytes(12)
-        header = json.dumps({"id": entry_id, "time": time.time(), "eph": _b64(eph_public), "nonce": _b64(nonce), "sha256": content_sha},
-                            sort_keys=True).encode()
-        meta_bytes = json.dumps(meta, sort_keys=True).encode()
-        plaintext = struct.pack(">I", len(meta_bytes)) + meta_bytes + content
-        return MAGIC + header + b"\n" + AESGCM(key).encrypt(nonce, plaintext, header)
-
     # -- reading ----------------------------------------------------------------------------
 
     @staticmethod
-    def _split(data: bytes, where: Path) -> tuple[dict[str, Any], bytes, bytes]:
-        if not data.startswith(MAGIC):
-            raise VaultError(f"{where.name}: not a vault entry")
-        header, _, ciphertext = data[len(MAGIC):].partition(b"\n")
-        return json.loads(header), header, ciphertext
-
-    def _open(self, path: Path, private: X25519PrivateKey) -> tuple[Entry, bytes]:
-        header, header_bytes, ciphertext = self._split(path.read_bytes(), path)
-        vault_raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        eph = _unb64(header["eph"])
-        key = _seal_key(private.exchange(X25519PublicKey.from_public_bytes(eph)), eph, vault_raw)
+    def _opened(handle: BinaryIO, path: Path, private: X25519PrivateKey) -> tuple[Entry, Opened]:
         try:
-            plaintext = AESGCM(key).decrypt(_unb64(header["nonce"]), ciphertext, header_bytes)
-        except InvalidTag:
-            raise VaultError(f"{path.name}: damaged or not sealed for this vault") from None
-        (length,) = struct.unpack(">I", plaintext[:4])
-        meta = json.loads(plaintext[4 : 4 + length])
-        return Entry(header["id"], header["time"], header["sha256"], meta), plaintext[4 + length :]
+            opened = Opened(handle, private)
+            fields = opened.header.fields
+            return Entry(fields["id"], fields["time"], fields["sha256"], opened.meta), opened
+        except (SealError, KeyError, ValueError) as err:
+            raise VaultError(f"{path.name}: {err if isinstance(err, SealError) else 'damaged'}") from None
 
     def entries(self, private: X25519PrivateKey) -> list[Entry]:
+        """Every entry's metadata (reading each entry's header and metadata record only)."""
         found = []
         for path in sorted(self.folder.glob("*.veil")):
             try:
-                found.append(self._open(path, private)[0])
-            except (VaultError, OSError, ValueError):
+                with open(path, "rb") as handle:
+                    found.append(self._opened(handle, path, private)[0])
+            except (VaultError, OSError):
                 continue  # a damaged entry is reported by restore, not by listing
         return sorted(found, key=lambda e: e.time)
 
     def restore(self, entry_id: str, private: X25519PrivateKey, to: Path | None = None,
                 before_write: Callable[[Entry], None] | None = None) -> Path:
         """Put the file back byte-identical with its mode and times; never overwrites.
-        ``before_write(entry)`` runs once the entry is verified, before the file appears."""
+        ``before_write(entry)`` runs once the content is decrypted and verified, before the file
+        appears under its name."""
         path = self._entry_path(entry_id)
-        if not path.exists():
-            raise VaultError(f"no quarantined file with id {entry_id}")
-        entry, content = self._open(path, private)
-        if hashlib.sha256(content).hexdigest() != entry.content_sha256:
-            raise VaultError(f"{entry_id}: sealed content does not match its hash")
-        target = to or entry.original
-        replaces_stand_in = False
-        if target.exists() or target.is_symlink():
-            standin = entry.meta.get("standin_sha256")
-            if not standin or target.is_symlink() or not target.is_file() or sha256_file(target) != standin:
-                raise VaultError(f"{target}: already exists; not overwritten (restore with --to PATH)")
-            replaces_stand_in = True  # Veil's own blurred copy, unchanged since Veil wrote it
-        if before_write is not None:
-            before_write(entry)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temp = target.with_name(f".{target.name}.veil-restore")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(content)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(temp, entry.meta["mode"])
-            os.utime(temp, ns=(entry.meta["atime_ns"], entry.meta["mtime_ns"]))
-            if replaces_stand_in:
-                os.replace(temp, target)
-            else:
-                os.link(temp, target)  # fails if the target appeared meanwhile: never overwrite
-        finally:
-            temp.unlink(missing_ok=True)  # a full disk leaves no half-restored copy behind
+            handle = open(path, "rb")
+        except FileNotFoundError:
+            raise VaultError(f"no quarantined file with id {entry_id}") from None
+        with handle:
+            entry, opened = self._opened(handle, path, private)
+            target = to or entry.original
+            replaces_stand_in = False
+            if target.exists() or target.is_symlink():
+                standin = entry.meta.get("standin_sha256")
+                if not standin or target.is_symlink() or not target.is_file() or sha256_file(target) != standin:
+                    raise VaultError(f"{target}: already exists; not overwritten (restore with --to PATH)")
+                replaces_stand_in = True  # Veil's own blurred copy, unchanged since Veil wrote it
+            temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.veil-restore")
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with open(temp, "xb", opener=lambda name, flags: os.open(name, flags, 0o600)) as out:
+                    for block in opened.content():
+                        out.write(block)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.chmod(temp, entry.meta["mode"])
+                os.utime(temp, ns=(entry.meta["atime_ns"], entry.meta["mtime_ns"]))
+                if before_write is not None:
+                    before_write(entry)
+                if replaces_stand_in:
+                    os.replace(temp, target)
+                else:
+                    os.link(temp, target)  # fails if the target appeared meanwhile: never overwrite
+            except SealError as err:
+                raise VaultError(f"{entry_id}: {err}") from None
+            except FileExistsError:
+                raise VaultError(f"{target}: already exists; not overwritten (restore with --to PATH)") from None
+            except OSError as err:
+                raise VaultError(f"could not write {target} ({err.strerror or err}); it stays in the vault") from None
+            finally:
+                temp.unlink(missing_ok=True)  # a damaged entry or a full disk leaves no partial copy behind
         fsync_dir(target.parent)
         path.unlink()
         fsync_dir(self.folder)
@@ -382,10 +379,11 @@ class Vault:
         removed = 0
         for path in self.folder.glob("*.veil"):
             try:
-                header, _, _ = self._split(path.read_bytes(), path)
-            except (VaultError, OSError, ValueError):
+                with open(path, "rb") as handle:
+                    sealed_at = read_header(handle).fields["time"]
+            except (SealError, OSError, KeyError):
                 continue
-            if header["time"] < cutoff:
+            if sealed_at < cutoff:
                 path.unlink()
                 removed += 1
         if removed:
@@ -412,7 +410,7 @@ class Vault:
             if record is None:
                 notes.append(f"dropped an unreadable journal {journal.name}")
             elif entry.exists() and self._complete(entry, record["sha256"]):
-                original = Path(os.fsdecode(_unb64(record["original_b64"])))
+                original = Path(os.fsdecode(unb64(record["original_b64"])))
                 if original.exists() and not original.is_symlink() and sha256_file(original) == record["sha256"]:
                     try:
                         original.unlink()
@@ -434,7 +432,19 @@ class Vault:
     def _complete(self, entry: Path, content_sha: str) -> bool:
         """A whole, well-formed entry for that content (checked without the private key)."""
         try:
-            header, _, ciphertext = self._split(entry.read_bytes(), entry)
-        except (VaultError, OSError, ValueError):
+            with open(entry, "rb") as handle:
+                header = read_header(handle)
+                if header.fields.get("sha256") != content_sha:
+                    return False
+                if header.version == 1:
+                    return os.fstat(handle.fileno()).st_size - header.length >= TAG
+                return os.fstat(handle.fileno()).st_size == expected_size(header, read_sealed_meta_length(handle))
+        except (SealError, OSError, KeyError, ValueError):
             return False
-        return header.get("sha256") == content_sha and len(ciphertext) >= 16
+
+
+def _hashed(chunks: Iterator[bytes], digest: Any) -> Iterator[bytes]:
+    """``chunks`` as they are, fed to ``digest`` on the way (to check the entry reads back)."""
+    for chunk in chunks:
+        digest.update(chunk)
+        yield chunk

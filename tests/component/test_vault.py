@@ -1,7 +1,10 @@
 """The quarantine vault with real files: sealing, restoring, refusing, PINs and crash recovery."""
 
 import base64
+import hashlib
+import json
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from agent.errors import FatalError
+from agent.fsutil import sha256_file
+from agent.sealing import CHUNK, TAG, read_header, read_sealed_meta_length
 from agent.vault import PinError, Vault, VaultError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,6 +58,16 @@ def test_restore_never_overwrites(tmp_path):
     other = tmp_path / "elsewhere" / "copy.jpg"
     assert vault.restore(entry_id, vault.keyring.unlock(None), to=other) == other
     assert other.read_bytes() == data
+
+
+def test_a_restore_that_cannot_write_says_so_and_keeps_the_entry(tmp_path):
+    vault = Vault(tmp_path / "vault")
+    path, data = _file(tmp_path / "d")
+    entry_id = vault.quarantine(path).id
+    private = vault.keyring.unlock(None)
+    with pytest.raises(VaultError, match="could not write /proc/veil-test/photo.jpg .*; it stays in the vault"):
+        vault.restore(entry_id, private, to=Path("/proc/veil-test/photo.jpg"))
+    assert vault.restore(entry_id, private) == path and path.read_bytes() == data
 
 
 def test_refuses_symlinks_and_special_files(tmp_path):
@@ -114,6 +129,123 @@ def test_damaged_entry_is_reported(tmp_path):
     with pytest.raises(VaultError, match="damaged"):
         vault.restore(entry_id, vault.keyring.unlock(None))
     assert isinstance(PinError("x"), FatalError)
+
+
+@pytest.mark.parametrize("size", [0, 1, CHUNK, 2 * CHUNK, 3 * CHUNK + 12_345])
+def test_chunk_boundaries_round_trip(tmp_path, size):
+    vault = Vault(tmp_path / "vault")
+    path, data = _file(tmp_path / "d", size=size)
+    entry_id = vault.quarantine(path).id
+    entry = tmp_path / "vault" / f"{entry_id}.veil"
+    assert vault._complete(entry, hashlib.sha256(data).hexdigest())
+    assert vault.restore(entry_id, vault.keyring.unlock(None)) == path and path.read_bytes() == data
+
+
+def _chunks_of(entry: Path) -> tuple[bytes, list[bytes]]:
+    """An entry's bytes split into what precedes the content records, and the records."""
+    data = entry.read_bytes()
+    with open(entry, "rb") as handle:
+        header = read_header(handle)
+        start = header.length + 4 + read_sealed_meta_length(handle)
+    records = [data[i:i + CHUNK + TAG] for i in range(start, len(data), CHUNK + TAG)]
+    return data[:start], records
+
+
+@pytest.mark.parametrize("tamper", ["cut off", "last record dropped", "records swapped", "record repeated", "bytes appended"])
+def test_a_tampered_chunked_entry_is_refused_and_leaves_nothing_behind(tmp_path, tamper):
+    """Every record is authenticated with its place and whether it is the last: an entry cut,
+    shortened, reordered or extended is refused, and no partial file appears where it belonged."""
+    vault = Vault(tmp_path / "vault")
+    path, data = _file(tmp_path / "d", "film.mp4", size=3 * CHUNK + 999)
+    entry_id = vault.quarantine(path).id
+    entry = tmp_path / "vault" / f"{entry_id}.veil"
+    before, records = _chunks_of(entry)
+    changed = {
+        "cut off": before + b"".join(records)[:-100],
+        "last record dropped": before + b"".join(records[:-1]),
+        "records swapped": before + records[1] + records[0] + b"".join(records[2:]),
+        "record repeated": before + records[0] + b"".join(records),
+        "bytes appended": before + b"".join(records) + b"\0" * 32,
+    }[tamper]
+    entry.write_bytes(changed)
+    private = vault.keyring.unlock(None)
+    assert [e.id for e in vault.entries(private)] == [entry_id]  # listing reads only the metadata
+    with pytest.raises(VaultError):
+        vault.restore(entry_id, private)
+    assert sorted(p.name for p in path.parent.iterdir()) == []  # no partial copy, no temporary
+    assert entry.exists()  # the entry stays for a closer look
+    if tamper in ("cut off", "last record dropped", "bytes appended", "record repeated"):
+        assert not vault._complete(entry, hashlib.sha256(data).hexdigest())  # recovery would not trust it either
+
+
+def _seal_v1(vault: Vault, path: Path, entry_id: str) -> None:
+    """An entry as Veil 0.1 sealed it (one AES-GCM message), to check old vaults still restore."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from agent.sealing import MAGIC_V1, _public_raw, _record_key, b64
+
+    content, st = path.read_bytes(), path.stat()
+    vault_public = vault.keyring.public_key()
+    ephemeral = X25519PrivateKey.generate()
+    eph = _public_raw(ephemeral.public_key())
+    key = _record_key(ephemeral.exchange(vault_public), eph, _public_raw(vault_public))
+    nonce = os.urandom(12)
+    header = json.dumps({"id": entry_id, "time": 1.7e9, "eph": b64(eph), "nonce": b64(nonce),
+                         "sha256": hashlib.sha256(content).hexdigest()}, sort_keys=True).encode()
+    meta = json.dumps({"original_b64": b64(os.fsencode(path)), "size": st.st_size, "mode": 0o644, "mtime_ns": st.st_mtime_ns,
+                       "atime_ns": st.st_atime_ns}).encode()
+    plaintext = struct.pack(">I", len(meta)) + meta + content
+    (vault.folder / f"{entry_id}.veil").write_bytes(MAGIC_V1 + header + b"\n" + AESGCM(key).encrypt(nonce, plaintext, header))
+    path.unlink()
+
+
+def test_entries_sealed_by_the_first_format_still_list_restore_and_purge(tmp_path):
+    vault = Vault(tmp_path / "vault")
+    vault.keyring.ensure()
+    path, data = _file(tmp_path / "d")
+    _seal_v1(vault, path, "ab" * 16)
+    private = vault.keyring.unlock(None)
+    [entry] = vault.entries(private)
+    assert entry.original == path and entry.content_sha256 == hashlib.sha256(data).hexdigest()
+    assert vault._complete(tmp_path / "vault" / f"{'ab' * 16}.veil", entry.content_sha256)
+    assert vault.restore(entry.id, private) == path and path.read_bytes() == data
+    _seal_v1(vault, path, "cd" * 16)
+    assert vault.purge(1) == 1
+
+
+_BIG = """
+import resource, sys
+from pathlib import Path
+from agent.vault import Vault
+vault, path = Vault(Path(sys.argv[1])), Path(sys.argv[2])
+vault.keyring.ensure()
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+entry = vault.quarantine(path)
+sealed = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+vault.restore(entry.id, vault.keyring.unlock(None))
+restored = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((sealed - base) // 1024, (restored - base) // 1024)
+"""
+
+
+@pytest.mark.slow
+def test_a_large_video_is_sealed_and_restored_in_little_memory(tmp_path):
+    """A 512 MiB file (a long video) goes through the vault in a few MiB: sealing it whole once
+    took three copies of it in memory, enough to get a small machine's agent killed."""
+    path = tmp_path / "d" / "long.mp4"
+    path.parent.mkdir()
+    block = os.urandom(1 << 20)
+    with open(path, "wb") as handle:
+        for i in range(512):
+            handle.write(block[i:] + block[:i])
+    digest = sha256_file(path)
+    done = subprocess.run([sys.executable, "-c", _BIG, str(tmp_path / "vault"), str(path)], cwd=REPO,
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr
+    sealing_mib, restoring_mib = map(int, done.stdout.split())
+    assert sealing_mib < 64 and restoring_mib < 64, done.stdout
+    assert sha256_file(path) == digest
 
 
 _QUARANTINE = "import sys; from pathlib import Path; from agent.vault import Vault; Vault(Path(sys.argv[1])).quarantine(Path(sys.argv[2]))"
