@@ -76,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, help="config file (default: the user config, else built-in defaults)")
     run.add_argument("--no-tray", action="store_true", help="run headless in the foreground; SIGINT/SIGTERM stop it")
     run.add_argument("--once", action="store_true", help="decide every watched file once, act, and exit")
+    run.add_argument("--keep-alive", action="store_true",
+                     help="start the agent again within seconds when it is killed (where no service manager does)")
 
     install = sub.add_parser("install", help="start Veil at login and restart it when it stops (this user)")
     install.add_argument("--user", action="store_true", help="for this user (the only mode; accepted for clarity)")
@@ -373,6 +375,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from agent.errors import EXIT_FLAGGED, EXIT_UNREADABLE
     from agent.scan_output import display_path
 
+    if args.keep_alive:
+        return _keep_alive(args)
     config = _config(args)
     setup_logging(-1 if args.quiet else max(args.verbose, 0), config.data_path / "logs" / "veil.log")
     if args.once:
@@ -429,6 +433,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_FATAL if app.pipeline.failed else EXIT_OK
 
 
+def _keep_alive(args: argparse.Namespace) -> int:
+    from agent.errors import FatalError
+    from agent.keeper import Keeper
+
+    if args.once:
+        raise FatalError("--keep-alive keeps a running agent alive; it does not go with --once")
+    if sys.platform == "win32":
+        raise FatalError("--keep-alive is for POSIX desktops; on Windows the scheduled task restarts Veil")
+    _config(args)  # a config that cannot load is said now, once, not at every restart
+    return Keeper([a for a in args.argv if a != "--keep-alive"]).run()
+
+
 def _cmd_install(args: argparse.Namespace) -> int:
     from agent.audit import AuditRecord
     from agent.dirs import user_config_file
@@ -472,6 +488,7 @@ _COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # as given: what a keeper passes on to its agent
     setup_logging(-1 if args.quiet else args.verbose)
     if args.command is None:
         parser.print_help()

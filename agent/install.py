@@ -49,7 +49,8 @@ def render_linux_unit(args: list[str]) -> str:
 
 
 def render_linux_desktop(args: list[str]) -> str:
-    return template("linux/veil.desktop").replace("@RUN@", shlex.join(args))
+    # no service manager watches an autostarted program: Veil's own keeper brings it back
+    return template("linux/veil.desktop").replace("@RUN@", shlex.join([*args, "--keep-alive"]))
 
 
 def render_windows_task(args: list[str]) -> str:
@@ -77,14 +78,19 @@ def _systemctl(*args: str) -> subprocess.CompletedProcess | None:
 
 
 def stop_without_restart(platform: str = sys.platform) -> str | None:
-    """A quit with the PIN is wanted: ask the service manager that started this agent not to
-    bring it back (it restarts it when killed). Returns what was asked, or None where nothing
-    needs asking (Windows' task restarts only after a failure; the PIN quit exits 0).
+    """A quit with the PIN is wanted: ask the service manager (or Veil's own keeper) that started
+    this agent not to bring it back (it restarts it when killed). Returns what was asked, or None
+    where nothing needs asking (Windows' task restarts only after a failure; the PIN quit exits 0).
 
     systemd marks the services it starts with INVOCATION_ID; stopping the unit (without waiting:
     the stop's SIGTERM arrives while this agent is already closing) is an explicit stop, which is
     never restarted. launchd names its job in XPC_SERVICE_NAME; booting it out unloads it until
     the next login."""
+    from agent.keeper import release_keeper
+
+    released = release_keeper()  # `veil run --keep-alive` (XDG autostart): the keeper lets go
+    if released:
+        return released
     if platform.startswith("linux") and os.environ.get("INVOCATION_ID"):
         done = _systemctl("stop", "--no-block", UNIT)
         return f"systemctl --user stop {UNIT}" + ("" if done is not None and done.returncode == 0 else " (failed)")

@@ -36,9 +36,10 @@ class Agent:
     """``veil run --no-tray`` (or with its tray icon) in the background; ``started`` once its
     start-up line is out."""
 
-    def __init__(self, config: Path, env: dict | None = None, tray: bool = False):
+    def __init__(self, config: Path, env: dict | None = None, tray: bool = False, args: tuple[str, ...] = ()):
         self.config = config
-        self.proc = subprocess.Popen([sys.executable, "-m", "agent", "run", *([] if tray else ["--no-tray"]), "--config", str(config)],
+        self.proc = subprocess.Popen([sys.executable, "-m", "agent", "run", *([] if tray else ["--no-tray"]), "--config", str(config),
+                                      *args],
                                      stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=REPO,
                                      env={**os.environ, "VEIL_CONFIG": "/nonexistent", **(env or {})})
         self.lines: list[str] = []

@@ -42,6 +42,7 @@ def test_install_writes_a_valid_unit_and_autostart_entry(home):
     assert program in (sys.executable, str(Path(sys.executable).with_name("veil")))
     verify = subprocess.run([_tool("systemd-analyze"), "verify", str(unit)], capture_output=True, text=True)
     assert verify.returncode == 0, verify.stderr
+    assert desktop.read_text().split("Exec=")[1].split("\n")[0].endswith(f"run --config {config} --keep-alive")
     valid = subprocess.run([_tool("desktop-file-validate"), str(desktop)], capture_output=True, text=True)
     assert valid.returncode == 0 and "error" not in valid.stdout, valid.stdout
     assert any("autostart installed" in r["detail"] for r in audit_of(data))
