@@ -252,6 +252,8 @@ class App:
         data = self.config.data_path.resolve()
         ignored = (data, self.config.quarantine_dir.resolve(), self.config.audit_file.parent.resolve())
         walker = WatchedFolder(folder.expanduser().resolve(), True, (), (), ignored)
+        with self._counters_lock:  # said before the first decision, which may come at once
+            self.counters.last_event = f"{_iso(time.time())} scan of {walker.root.name or walker.root} started"
         queued = 0
         for path in walker.walk():
             if self._stop.is_set():
@@ -259,8 +261,6 @@ class App:
             self.pipeline.submit(path)
             queued += 1
         log.info("folder scan of %s: %d files queued", walker.root, queued)
-        with self._counters_lock:
-            self.counters.last_event = f"{_iso(time.time())} scan of {walker.root.name or walker.root}: {queued} files"
         return queued
 
     def audit_tail(self, count: int = 200) -> list[dict[str, str]]:

@@ -164,4 +164,9 @@ class TkThread:
                 if done is not None:
                     done.set()
         if self._stopping:
+            # Close every window now: one of Tk's own modal dialogs (the folder chooser) waits in
+            # a nested event loop that only its window's end breaks (its Destroy binding cancels
+            # it), and the outer loop cannot quit until that returns.
+            for child in self.root.tk.splitlist(self.root.tk.call("winfo", "children", ".")):
+                self.root.tk.call("destroy", child)
             self.root.quit()

@@ -59,6 +59,25 @@ class TkPrompts:
         window.attributes("-topmost", True)
         return window
 
+    def _focus_when_shown(self, dialog: str, tries: int = 100) -> None:
+        """Give the keyboard to one of Tk's own modal dialogs (by its window path) once it is on
+        screen: Tk focuses its entry inside the application only, and a dialog opened from a
+        tray click gets no focus from a window manager that prevents focus stealing (or none).
+        Its nested event loop still runs ``after`` callbacks, so this looks every 50 ms."""
+        root = self.ui.root
+
+        def look(left: int) -> None:
+            try:
+                if root.tk.call("winfo", "exists", dialog) and root.tk.call("winfo", "viewable", dialog):
+                    root.tk.call("focus", "-force", root.tk.call("focus", "-lastfor", dialog))  # its entry, once Tk chose it
+                    return
+            except self.ui.tk.TclError:
+                pass  # not made yet, or already gone
+            if left > 0:
+                root.after(50, look, left - 1)
+
+        root.after(50, look, tries)
+
     @staticmethod
     def _centre(window: Any) -> None:
         window.update_idletasks()
@@ -104,7 +123,11 @@ class TkPrompts:
         def build(finish: Callable[[Any], None]) -> None:
             from tkinter import filedialog
 
-            chosen = filedialog.askdirectory(parent=self.ui.root, title="Veil — scan a folder", mustexist=True)
+            self._focus_when_shown(".__tk_choosedir")
+            try:
+                chosen = filedialog.askdirectory(parent=self.ui.root, title="Veil — scan a folder", mustexist=True)
+            except self.ui.tk.TclError:
+                chosen = ""  # the tray closed the chooser under it (agent/ui.py, stop)
             finish(Path(chosen) if chosen else None)
 
         return self._ask(build)

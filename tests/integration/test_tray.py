@@ -14,6 +14,7 @@ import shutil
 import signal
 import tempfile
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -325,14 +326,33 @@ def test_closing_while_the_pin_dialog_waits_pauses_nothing(desktop, watched, run
     assert not agent_rows(watched[2], "pause")
 
 
-def test_scanning_a_folder_acts_like_a_watched_one(tmp_path, watched, desktop, running):
-    """What "Scan a folder…" does once a folder is chosen (Tk's own chooser is not driven here)."""
+def test_closing_while_the_folder_chooser_is_open_stops_at_once(desktop, watched, running):
+    """Tk's chooser runs a nested event loop; a stop (logout, SIGTERM) must end it, not hang."""
+    running.tray.controls.scan_folder()  # as the menu entry does
+    assert wait_until(lambda: desktop.mapped("TkChooseDir") == 1, 10)
+    running.close("quit (SIGTERM)")  # asserts the tray thread ended
+    assert desktop.mapped("TkChooseDir") == 0
+    assert not running.tray.controls._thread.is_alive()
+    assert running.app.status()["last_event"] == ""  # nothing was scanned
+
+
+def test_scanning_a_folder_chosen_in_the_chooser_acts_like_a_watched_one(tmp_path, watched, desktop, running):
+    """"Scan a folder…": Tk's folder chooser gets the keyboard, a path typed into it is scanned."""
     other = tmp_path / "usb-stick"
     (other / "deeper").mkdir(parents=True)
     shutil.copyfile(CANARY, other / "deeper" / "c.png")
     shutil.copyfile(PHOTO, other / "photo.jpg")
-    assert running.app.scan_folder(other) == 2
+    choose(desktop, running, "Scan a folder…")
+    assert wait_until(lambda: desktop.mapped("TkChooseDir") == 1, 10), "no folder chooser"
+    assert wait_until(lambda: desktop.focused_class() == "TkChooseDir", 10), "the chooser did not take the keyboard"
+    desktop.type(str(other))
+    desktop.key("Return")  # into the folder typed…
+    time.sleep(0.5)
+    desktop.key("Return")  # …and choose it
+    assert wait_until(lambda: desktop.mapped("TkChooseDir") == 0, 10)
+    assert wait_until(lambda: desktop.mapped("veil-note") == 1, 10), "no word on the scan"
     assert wait_until(lambda: not (other / "deeper" / "c.png").exists(), 30)
     assert wait_until(lambda: running.app.state.lookup(other / "photo.jpg") is not None, 10)
     assert (other / "photo.jpg").read_bytes() == PHOTO.read_bytes()
-    assert running.app.status()["last_event"].endswith("c.png: malign, quarantine")
+    # the file goes into the vault a moment before the status hears of it
+    assert wait_until(lambda: running.app.status()["last_event"].endswith("c.png: malign, quarantine"), 10)
