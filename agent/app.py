@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 HEARTBEAT_S = 15.0
 CONFIG_CHECK_S = 2.0
 RECONCILE_S = 600.0  # a full walk of every watched folder, whatever the events said
+RETRY_FIRST_S, RETRY_MAX_S = 10.0, 600.0  # a file whose handling crashed is tried again after these
+RETRY_CHECK_S = 2.0
 
 
 def _iso(ts: float) -> str:
@@ -73,6 +77,8 @@ class App:
         self._paused_until: float | None = None
         self.counters = Counters()
         self._counters_lock = threading.Lock()
+        self._deferred: dict[Path, tuple[float, int, float]] = {}  # crashed twice → (next try, tries, last crash)
+        self._last_storage_trouble = ""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._reconcile_now = threading.Event()
@@ -115,7 +121,8 @@ class App:
                         for w in self.config.watch]
         self.decider = FileDecider(self.classifier, self.state, self.audit, self.vault, lambda: self._profile,
                                    self.config.audit.log_benign, ignored, on_outcome=self._count)
-        self.pipeline = Pipeline(self.decider.handle, workers=self.workers, on_trouble=lambda m: self._agent_row("error", m))
+        self.pipeline = Pipeline(self.decider.handle, workers=self.workers, on_trouble=lambda m: self._agent_row("error", m),
+                                 on_give_up=self._retry_later)
         self.pipeline.start()
         for note in self.decider.recover(resubmit=self.pipeline.submit):
             log.warning(note)
@@ -333,7 +340,42 @@ class App:
     def _agent_row(self, event: str, detail: str) -> None:
         if event == "error":
             log.warning(detail)
-        self.audit.append(AuditRecord("agent", event, detail=detail, profile=self._profile.name))
+        try:
+            self.audit.append(AuditRecord("agent", event, detail=detail, profile=self._profile.name))
+            self._last_storage_trouble = ""  # written again: a later failure is news again
+        except OSError as err:  # a full or failing data disk: say so (once per kind), never stop for it
+            self._storage_trouble(f"cannot write the audit log {self.config.audit_file} ({err.strerror or err})")
+            if event != "error":
+                log.warning("%s: %s", event, detail)
+
+    def _storage_trouble(self, message: str) -> None:
+        with self._counters_lock:
+            if message == self._last_storage_trouble:
+                return
+            self._last_storage_trouble = message
+        log.error(message)
+
+    def _retry_later(self, path: Path) -> None:
+        """A file whose handling crashed twice (a full data disk, say) is tried again after 10 s,
+        then ever less often up to 10 minutes, instead of waiting for the next reconcile."""
+        now = time.monotonic()
+        with self._counters_lock:
+            tries = self._deferred[path][1] + 1 if path in self._deferred else 0
+            self._deferred[path] = (now + min(RETRY_MAX_S, RETRY_FIRST_S * 2**tries), tries, now)
+
+    def _retry_due(self) -> None:
+        now = time.monotonic()
+        with self._counters_lock:
+            due = [path for path, (at, _tries, _crashed) in self._deferred.items() if at <= now]
+            for path in due:  # in flight: a crash sets the next time; the count of tries stays
+                _at, tries, crashed = self._deferred[path]
+                self._deferred[path] = (math.inf, tries, crashed)
+            for path in [p for p, (at, _t, crashed) in self._deferred.items() if at == math.inf and now - crashed > 2 * RETRY_MAX_S]:
+                del self._deferred[path]  # no crash for long after its last try: it went through
+        for path in due:
+            if self._stop.is_set():
+                return
+            self.pipeline.submit(path)
 
     def _screen_event(self, message: str, flagged: bool = False) -> None:
         with self._counters_lock:
@@ -386,8 +428,16 @@ class App:
                 self._reconcile("requested" if requested else "periodic")
 
     def _heartbeat_loop(self) -> None:
-        while not self._stop.wait(HEARTBEAT_S):
-            self.state.put(heartbeat=str(time.time()))
+        next_beat = time.monotonic() + HEARTBEAT_S
+        while not self._stop.wait(RETRY_CHECK_S):
+            self._retry_due()
+            if time.monotonic() < next_beat:
+                continue
+            next_beat = time.monotonic() + HEARTBEAT_S
+            try:
+                self.state.put(heartbeat=str(time.time()))
+            except sqlite3.Error as err:  # a full data disk: the gap estimate gets coarser, nothing more
+                self._storage_trouble(f"cannot write the state database in {self.config.data_path} ({err})")
             if self._paused_until is not None and time.time() >= self._paused_until:
                 self.resume()  # a pause ends on its own, audited, with a walk for what arrived meanwhile
 

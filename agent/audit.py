@@ -160,12 +160,20 @@ class AuditLog:
         self._rows = 0  # the chain (self._last_hash) carries on into the new file
 
     def _write_head(self) -> None:
+        """Record the chain's end beside the log. The row is already durable when this runs, so a
+        head that cannot be written (a full disk) is removed rather than left stale: a stale head
+        would make ``verify`` report a cut-off tail that never happened. The next row writes it
+        again."""
         temp = self.head_path.with_name(self.head_path.name + ".tmp")
-        with open(temp, "w", encoding="utf-8") as handle:
-            json.dump({"file": self.path.name, "rows": self._rows, "hash": self._last_hash}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, self.head_path)
+        try:
+            with open(temp, "w", encoding="utf-8") as handle:
+                json.dump({"file": self.path.name, "rows": self._rows, "hash": self._last_hash}, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, self.head_path)
+        except OSError:
+            temp.unlink(missing_ok=True)
+            self.head_path.unlink(missing_ok=True)
 
 
 def read_head(head_path: Path) -> dict | None:

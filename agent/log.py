@@ -32,9 +32,15 @@ def setup_logging(verbosity: int = 0, log_file: Path | None = None) -> None:
 
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        rotating = logging.handlers.RotatingFileHandler(
-            log_file, maxBytes=2 * 1024 * 1024, backupCount=3, encoding="utf-8"
-        )
+        rotating = _LogFile(log_file, maxBytes=2 * 1024 * 1024, backupCount=3, encoding="utf-8")
         rotating.setLevel(logging.DEBUG)
         rotating.setFormatter(logging.Formatter(_FILE_FORMAT))
         root.addHandler(rotating)
+
+
+class _LogFile(logging.handlers.RotatingFileHandler):
+    """The detail file. When it cannot be written (a full disk), the line still went to stderr:
+    logging's own complaint — a traceback on stderr for every line — would bury it."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass

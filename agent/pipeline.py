@@ -6,7 +6,8 @@ a supervisor keeps alive.
 - A path already waiting is not queued twice, and a path is never in two workers' hands at once:
   one submitted again while in hand is queued again when that worker is done with it.
 - A worker whose handler raises is a crashed worker: the supervisor starts a new one, and the
-  path it crashed on is tried once more (a passing failure heals itself). A worker
+  path it crashed on is tried once more (a passing failure heals itself), then handed to
+  ``on_give_up`` (the agent tries it again later, ever less often). A worker
   busy with one item for longer than ``stuck_after_s`` is stuck: it is left to finish (Python
   cannot kill a thread) and a replacement takes its place. Both draw on a restart budget; when
   it is spent the pipeline reports itself failed instead of spinning.
@@ -38,8 +39,9 @@ class _Worker:
 class Pipeline:
     def __init__(self, handle: Callable[[Path], None], workers: int = 2, capacity: int = 256,
                  stuck_after_s: float = 600.0, restarts: int = 5, restart_window_s: float = 600.0,
-                 on_trouble: Callable[[str], None] | None = None):
+                 on_trouble: Callable[[str], None] | None = None, on_give_up: Callable[[Path], None] | None = None):
         self.handle = handle
+        self.on_give_up = on_give_up or (lambda path: None)
         self.workers_wanted = max(1, workers)
         self.capacity = capacity
         self.stuck_after_s = stuck_after_s
@@ -162,17 +164,22 @@ class Pipeline:
             try:
                 self.handle(path)
             except Exception as err:  # the handler should never raise: this worker has crashed
-                log.exception("worker crashed on %s", path)
+                log.debug("worker crashed on %s", path, exc_info=True)  # the detail, for the log file
                 # A crash may be passing (a race with another process, a file system hiccup): the
-                # path gets one more try. A second crash leaves it to its next change or reconcile.
+                # path gets one more try. A second crash hands it to on_give_up (to try later).
                 retry = path not in self._crashed_once
                 if retry:
                     self._crashed_once.add(path)
                 else:
                     self._crashed_once.discard(path)
                 self._done(worker, path, again=retry)
-                self.on_trouble(f"worker crashed on {path}: {type(err).__name__}: {err}; "
-                                + ("trying it once more" if retry else "left for its next change"))
+                message = f"worker crashed on {path}: {type(err).__name__}: {err}; " + ("trying it once more" if retry else "trying it later")
+                try:
+                    self.on_trouble(message)
+                    if not retry:
+                        self.on_give_up(path)
+                except Exception:  # reporting can fail for the same reason (a full disk): say it here
+                    log.error(message)
                 return
             self._crashed_once.discard(path)
             self._done(worker, path)

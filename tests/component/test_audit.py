@@ -157,3 +157,26 @@ def test_processes_writing_one_log_keep_one_chain(tmp_path):
     for n in range(4):  # each writer's own rows stay in its order
         mine = [s for s in subjects if s.startswith(f"/w{n}/")]
         assert mine == [f"/w{n}/{i}.jpg" for i in range(60)]
+
+
+def test_a_chain_head_that_cannot_be_written_is_dropped_not_left_stale(tmp_path, monkeypatch):
+    """A full disk can refuse the small head file after the row itself was written: a stale head
+    would make verify report a cut-off tail that never happened."""
+    import errno
+
+    import agent.audit as audit_module
+
+    path = tmp_path / "audit.csv"
+    log = _fill(path, 3)
+    real_dump = audit_module.json.dump
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(audit_module.json, "dump", full_disk)
+    log.append(AuditRecord("agent", "stop"))  # the row is written; its head cannot be
+    assert not path.with_name("audit.csv.head").exists() and not list(tmp_path.glob("*.tmp"))
+    assert verify(path).ok and verify(path).rows == 4
+    monkeypatch.setattr(audit_module.json, "dump", real_dump)
+    log.append(AuditRecord("agent", "start"))  # room again: the head is back
+    assert json.loads(path.with_name("audit.csv.head").read_text())["rows"] == 5 and verify(path).ok

@@ -41,7 +41,8 @@ def test_crashed_worker_is_replaced_and_work_goes_on():
             raise RuntimeError("boom")
         seen.append(path.name)
 
-    pipeline = Pipeline(handle, workers=1, on_trouble=troubles.append)
+    given_up = []
+    pipeline = Pipeline(handle, workers=1, on_trouble=troubles.append, on_give_up=given_up.append)
     pipeline.start()
     try:
         for name in ("a", "bad", "b", "flaky", "c"):
@@ -55,7 +56,8 @@ def test_crashed_worker_is_replaced_and_work_goes_on():
     assert sorted(seen) == ["a", "b", "c", "flaky"]  # a passing crash heals on its second try
     assert calls["bad"] == 2 and calls["flaky"] == 2  # one more try each, never a loop
     assert len(troubles) == 3 and all("boom" in t for t in troubles)
-    assert [t for t in troubles if "crashed on bad" in t][-1].endswith("left for its next change")
+    assert [t for t in troubles if "crashed on bad" in t][-1].endswith("trying it later")
+    assert given_up == [Path("bad")]  # the agent's retry-later takes it from here
     assert pipeline.failed is None
 
 

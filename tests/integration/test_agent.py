@@ -4,6 +4,7 @@ import errno
 import os
 import shutil
 import signal
+import subprocess
 import time
 
 import pytest
@@ -364,3 +365,48 @@ def test_a_scan_beside_the_running_agent_shares_its_vault_and_keeps_one_audit_ch
     assert sum(r["source"] == "scan" and r["action"] == "quarantine" for r in audit_of(data)) == 6
     listed = run_veil("quarantine", "list", "--config", str(config))
     assert listed.returncode == 0 and listed.stdout.count("usb-stick") == 6 and listed.stdout.count("Downloads") == 6
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MiB file system of its own (tmpfs) for the data dir: the OS edge of a full disk."""
+    data = tmp_path / "data"
+    data.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(data)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip()}); needs root")
+    yield data
+    subprocess.run(["umount", "-l", str(data)], check=False)
+
+
+def _fill(folder):
+    filler = folder / "filler"
+    with pytest.raises(OSError) as full, open(filler, "wb") as handle:
+        while True:
+            handle.write(b"\0" * 65536)
+            handle.flush()
+    assert full.value.errno == errno.ENOSPC
+    return filler
+
+
+def test_a_full_data_disk_is_said_in_one_line_and_the_file_is_handled_once_there_is_room(tmp_path, small_disk):
+    folder = tmp_path / "Downloads"
+    folder.mkdir()
+    agent = Agent(write_config(tmp_path, [folder], data=small_disk))
+    try:
+        filler = _fill(small_disk)
+        shutil.copy(CANARY, folder / "a.png")
+        shutil.copy(PHOTO, folder / "b.jpg")
+        assert wait_until(lambda: any("trying it later" in line and "a.png" in line for line in agent.lines), 60), agent.lines
+        assert (folder / "a.png").read_bytes() == CANARY.read_bytes()  # nowhere to put it yet: left in place, whole
+        filler.unlink()  # room again
+        assert wait_until(lambda: not (folder / "a.png").exists(), 60), agent.lines
+        assert (folder / "b.jpg").read_bytes() == PHOTO.read_bytes()
+    finally:
+        assert agent.stop() == 0
+    assert not any("Traceback" in line or "Logging error" in line for line in agent.lines), agent.lines
+    result = verify(small_disk / "audit" / "audit.csv")
+    assert result.ok, result.problem  # no false alarm from a chain head that could not be written
+    rows = {os.path.basename(r["subject"]): r for r in folder_rows(small_disk)}
+    assert rows["a.png"]["action"] == "quarantine" and rows["b.jpg"]["decision"] == "benign"
+    assert len(vault_entries(small_disk)) == 1
