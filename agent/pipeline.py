@@ -174,10 +174,10 @@ class Pipeline:
                     self._crashed_once.discard(path)
                 self._done(worker, path, again=retry)
                 message = f"worker crashed on {path}: {type(err).__name__}: {err}; " + ("trying it once more" if retry else "trying it later")
+                if not retry:
+                    self.on_give_up(path)
                 try:
                     self.on_trouble(message)
-                    if not retry:
-                        self.on_give_up(path)
                 except Exception:  # reporting can fail for the same reason (a full disk): say it here
                     log.error(message)
                 return

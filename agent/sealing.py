@@ -45,11 +45,7 @@ _HEADER_MAX = 64 * 1024  # a header line is a few hundred bytes; anything longer
 
 class SealError(ValueError):
     """Not an entry, a damaged one, or one sealed for another vault; or the content changed
-    while it was being sealed (``changed``)."""
-
-    def __init__(self, message: str, changed: bool = False):
-        super().__init__(message)
-        self.changed = changed
+    while it was being sealed."""
 
 
 @dataclass(frozen=True)
@@ -78,8 +74,8 @@ def _nonce(prefix: bytes, number: int, last: bool) -> bytes:
 
 def seal(source: IO[bytes], size: int, content_sha: str, meta: dict[str, Any], entry_id: str,
          vault_public: X25519PublicKey) -> Iterator[bytes]:
-    """The entry for the ``size`` bytes ``source`` yields, piece by piece. Raises SealError with
-    ``changed`` when the content is not the ``content_sha`` it was said to be."""
+    """The entry for the ``size`` bytes ``source`` yields, piece by piece. Raises SealError when
+    the content is not the ``content_sha`` it was said to be (it changed since it was hashed)."""
     ephemeral = X25519PrivateKey.generate()
     eph_public = _public_raw(ephemeral.public_key())
     aead = AESGCM(_record_key(ephemeral.exchange(vault_public), eph_public, _public_raw(vault_public)))
@@ -94,7 +90,7 @@ def seal(source: IO[bytes], size: int, content_sha: str, meta: dict[str, Any], e
         want = min(CHUNK, remaining)
         block = source.read(want)
         if len(block) != want:
-            raise SealError("file shrank while being read", changed=True)
+            raise SealError("file shrank while being read")
         digest.update(block)
         remaining -= want
         yield aead.encrypt(_nonce(prefix, number, remaining == 0), block, header)
@@ -102,7 +98,7 @@ def seal(source: IO[bytes], size: int, content_sha: str, meta: dict[str, Any], e
         if remaining == 0:
             break
     if source.read(1) or digest.hexdigest() != content_sha:
-        raise SealError("file changed while being read", changed=True)
+        raise SealError("file changed while being read")
 
 
 def read_header(handle: IO[bytes]) -> Header:

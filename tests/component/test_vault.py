@@ -141,6 +141,28 @@ def test_chunk_boundaries_round_trip(tmp_path, size):
     assert vault.restore(entry_id, vault.keyring.unlock(None)) == path and path.read_bytes() == data
 
 
+@pytest.mark.parametrize("change", ["rewritten in place", "grown"])
+def test_a_file_changed_between_hashing_and_sealing_is_left_in_place(tmp_path, monkeypatch, change):
+    """The file is hashed, then sealed in a second pass: a writer in between (a download still
+    going) must not get a mix of old and new sealed, nor lose its file."""
+    import agent.vault as vault_module
+
+    vault = Vault(tmp_path / "vault")
+    path, data = _file(tmp_path / "d", size=2 * CHUNK + 5)
+
+    def writer_meanwhile(point: str) -> None:
+        if point == "read":
+            with open(path, "r+b" if change == "rewritten in place" else "ab") as handle:
+                handle.write(b"new bytes")
+
+    monkeypatch.setattr(vault_module, "kill_point", writer_meanwhile)
+    with pytest.raises(VaultError, match="file changed while being read; left in place"):
+        vault.quarantine(path)
+    written = b"new bytes" + data[9:] if change == "rewritten in place" else data + b"new bytes"
+    assert path.read_bytes() == written  # the writer's file, as the writer left it
+    assert sorted(p.name for p in (tmp_path / "vault").iterdir()) == ["keys.json"]  # no entry, no journal
+
+
 def _chunks_of(entry: Path) -> tuple[bytes, list[bytes]]:
     """An entry's bytes split into what precedes the content records, and the records."""
     data = entry.read_bytes()
