@@ -13,6 +13,8 @@ How the two talk (POSIX signals; Windows has its task scheduler's restart instea
 - SIGTERM, SIGINT or SIGHUP to the keeper (a logout) is passed on to the agent, and neither
   comes back.
 
+When the agent ended because the session did (its display is gone), the keeper ends too.
+
 A child who kills the keeper first and then the agent defeats it, as ``systemctl --user stop``
 defeats the unit; the next start's audit gap row shows the time nobody was watching.
 """
@@ -48,6 +50,7 @@ class Keeper:
         self._stop = threading.Event()  # the keeper was told to stop (a logout, Ctrl-C)
         self._released = threading.Event()  # the parent quit with the PIN: the agent stays stopped
         self._child: subprocess.Popen | None = None
+        self._display, self._wayland = os.environ.get("DISPLAY"), os.environ.get("WAYLAND_DISPLAY")
 
     def _on_stop(self, signum: int, _frame: object) -> None:
         self._stop.set()
@@ -70,6 +73,10 @@ class Keeper:
             code = self._child.wait()
             if self._stop.is_set() or self._released.is_set():
                 return 0
+            gone = session_gone(self._display, self._wayland)
+            if gone:  # a logout that took the display down first (and the agent with it)
+                self.say(f"keep-alive: the agent {_describe(code)} and {gone}: the session is over; not starting it again")
+                return 0
             if code > 0 and time.monotonic() - started < HEALTHY_AFTER_S:
                 delay = min(delay * 2, MAX_DELAY_S)  # failing at start on its own: retry ever more slowly
             else:
@@ -77,6 +84,28 @@ class Keeper:
             self.say(f"keep-alive: the agent {_describe(code)}; starting it again in {delay:g} s")
             if self._stop.wait(delay) or self._released.is_set():
                 return 0
+
+
+def session_gone(display: str | None, wayland: str | None) -> str | None:
+    """Why the desktop session the keeper was started in has ended, or None while it goes on.
+    An agent restarted after the session would linger headless, holding the single-instance
+    lock against the next login's agent."""
+    if wayland:
+        runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+        socket = wayland if os.path.isabs(wayland) else os.path.join(runtime, wayland)
+        if runtime or os.path.isabs(wayland):
+            if not os.path.exists(socket):
+                return f"the Wayland display {wayland} is gone"
+    if display:
+        try:
+            import Xlib.display
+        except ImportError:
+            return None  # no way to look (python-xlib is Linux-only): assume it is there
+        try:
+            Xlib.display.Display(display).close()
+        except Exception:  # python-xlib's connection and authorisation errors, or the socket's
+            return f"the display {display} is gone"
+    return None
 
 
 def release_keeper() -> str | None:

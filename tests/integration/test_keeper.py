@@ -11,6 +11,7 @@ import pytest
 from agent.audit import verify
 from tests.agent_process import Agent, audit_of, run_veil, wait_until, write_config
 from tests.conftest import CANARIES
+from tests.xserver import XServer
 
 
 def _child(keeper_pid: int) -> int | None:
@@ -33,9 +34,15 @@ def kept(tmp_path):
     config = write_config(tmp_path, [folder])
     keeper = Agent(config, args=("--keep-alive",))
     yield keeper, folder, tmp_path / "data"
+    _end(keeper)
+
+
+def _end(keeper: Agent) -> None:
+    """Kill a keeper still running, and its agent: an agent left without its keeper runs on (and
+    holds the output pipe the test reads)."""
     if keeper.proc.poll() is None:
         agent = _child(keeper.proc.pid)
-        keeper.proc.kill()  # an agent left without its keeper runs on (and holds the output pipe): end it too
+        keeper.proc.kill()
         if agent is not None:
             os.kill(agent, signal.SIGKILL)
         keeper.stop(signal.SIGKILL)
@@ -87,3 +94,21 @@ def test_keep_alive_refuses_once_and_a_broken_config_says_so_once(tmp_path):
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and str(bad) in done.stderr
     once = run_veil("run", "--once", "--keep-alive", "--config", str(write_config(tmp_path, [])), timeout=60)
     assert once.returncode == 2 and "does not go with --once" in once.stderr
+
+
+def test_a_logout_that_takes_the_display_down_ends_the_keeper_too(tmp_path):
+    """Without this the keeper would restart the agent headless after the session, and that
+    agent would hold the single-instance lock against the next login's."""
+    server = XServer("1024x768")
+    folder = tmp_path / "Downloads"
+    folder.mkdir()
+    keeper = Agent(write_config(tmp_path, [folder]), env=server.env, tray=True, args=("--keep-alive",))
+    try:
+        assert wait_until(lambda: any(line.startswith("veil: tray: unavailable") for line in keeper.lines), 15), keeper.lines
+    finally:
+        server.stop()  # the X server goes first, taking the agent's Tk with it
+    try:
+        assert keeper.proc.wait(30) == 0, keeper.lines
+    finally:
+        _end(keeper)
+    assert any("the display" in line and "the session is over; not starting it again" in line for line in keeper.lines), keeper.lines
