@@ -5,7 +5,8 @@ entry, without a systemd user session (the systemd unit restarts Veil itself, an
 launchd on macOS). The keeper is a small parent process: it starts the agent, and whenever the
 agent ends without being asked to by the keeper's own stop or a quit with the PIN, it starts it
 again after 2 s (backing off to a minute while the agent keeps failing at start on its own, say
-over a config broken since; a kill never lengthens the wait). Each restart says why in one line; the agent's own audit records the gap.
+over a config broken since; a kill never lengthens the wait). Each restart says why in one
+line; the agent's own audit records the gap.
 
 How the two talk (POSIX signals; Windows has its task scheduler's restart instead):
 - the agent learns its keeper from ``VEIL_KEEPER_PID``; a quit with the PIN sends the keeper
