@@ -77,7 +77,8 @@ class App:
         self._paused_until: float | None = None
         self.counters = Counters()
         self._counters_lock = threading.Lock()
-        self._deferred: dict[Path, tuple[float, int, float]] = {}  # crashed twice → (next try, tries, last crash)
+        self._deferred: dict[Path, tuple[float, int]] = {}  # crashed twice, not yet handled → (next try, tries)
+        self._deferred_why = ""  # the latest reason a file could not be handled
         self._last_storage_trouble = ""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -121,7 +122,7 @@ class App:
                         for w in self.config.watch]
         self.decider = FileDecider(self.classifier, self.state, self.audit, self.vault, lambda: self._profile,
                                    self.config.audit.log_benign, ignored, on_outcome=self._count)
-        self.pipeline = Pipeline(self.decider.handle, workers=self.workers, on_trouble=lambda m: self._agent_row("error", m),
+        self.pipeline = Pipeline(self._handle, workers=self.workers, on_trouble=lambda m: self._agent_row("error", m),
                                  on_give_up=self._retry_later)
         self.pipeline.start()
         for note in self.decider.recover(resubmit=self.pipeline.submit):
@@ -219,7 +220,16 @@ class App:
             "last_event": self.counters.last_event,
             "last_flag_at": self.counters.last_flag_at,
             "failure": self.pipeline.failed or "",
+            "trouble": self._trouble(),
         }
+
+    def _trouble(self) -> str:
+        """Files the agent could not handle and keeps trying (a full data disk, say), in words."""
+        with self._counters_lock:
+            waiting, why = len(self._deferred), self._deferred_why
+        if not waiting:
+            return ""
+        return f"{waiting} file{'s' if waiting > 1 else ''} not handled yet{f' ({why})' if why else ''}; trying again"
 
     # PIN-guarded doings for the tray; the caller asks the user, the App checks and audits.
 
@@ -355,23 +365,26 @@ class App:
             self._last_storage_trouble = message
         log.error(message)
 
-    def _retry_later(self, path: Path) -> None:
+    def _handle(self, path: Path) -> None:
+        self.decider.handle(path)
+        if self._deferred:
+            with self._counters_lock:
+                self._deferred.pop(path, None)  # handled at last
+
+    def _retry_later(self, path: Path, why: str) -> None:
         """A file whose handling crashed twice (a full data disk, say) is tried again after 10 s,
         then ever less often up to 10 minutes, instead of waiting for the next reconcile."""
-        now = time.monotonic()
         with self._counters_lock:
             tries = self._deferred[path][1] + 1 if path in self._deferred else 0
-            self._deferred[path] = (now + min(RETRY_MAX_S, RETRY_FIRST_S * 2**tries), tries, now)
+            self._deferred[path] = (time.monotonic() + min(RETRY_MAX_S, RETRY_FIRST_S * 2**tries), tries)
+            self._deferred_why = why
 
     def _retry_due(self) -> None:
         now = time.monotonic()
         with self._counters_lock:
-            due = [path for path, (at, _tries, _crashed) in self._deferred.items() if at <= now]
-            for path in due:  # in flight: a crash sets the next time; the count of tries stays
-                _at, tries, crashed = self._deferred[path]
-                self._deferred[path] = (math.inf, tries, crashed)
-            for path in [p for p, (at, _t, crashed) in self._deferred.items() if at == math.inf and now - crashed > 2 * RETRY_MAX_S]:
-                del self._deferred[path]  # no crash for long after its last try: it went through
+            due = [path for path, (at, _tries) in self._deferred.items() if at <= now]
+            for path in due:  # in flight: a crash sets the next time, a success (_handle) removes it
+                self._deferred[path] = (math.inf, self._deferred[path][1])
         for path in due:
             if self._stop.is_set():
                 return

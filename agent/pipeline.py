@@ -39,9 +39,9 @@ class _Worker:
 class Pipeline:
     def __init__(self, handle: Callable[[Path], None], workers: int = 2, capacity: int = 256,
                  stuck_after_s: float = 600.0, restarts: int = 5, restart_window_s: float = 600.0,
-                 on_trouble: Callable[[str], None] | None = None, on_give_up: Callable[[Path], None] | None = None):
+                 on_trouble: Callable[[str], None] | None = None, on_give_up: Callable[[Path, str], None] | None = None):
         self.handle = handle
-        self.on_give_up = on_give_up or (lambda path: None)
+        self.on_give_up = on_give_up or (lambda path, why: None)
         self.workers_wanted = max(1, workers)
         self.capacity = capacity
         self.stuck_after_s = stuck_after_s
@@ -173,9 +173,10 @@ class Pipeline:
                 else:
                     self._crashed_once.discard(path)
                 self._done(worker, path, again=retry)
-                message = f"worker crashed on {path}: {type(err).__name__}: {err}; " + ("trying it once more" if retry else "trying it later")
+                why = f"{type(err).__name__}: {err}"
+                message = f"worker crashed on {path}: {why}; " + ("trying it once more" if retry else "trying it later")
                 if not retry:
-                    self.on_give_up(path)
+                    self.on_give_up(path, why)
                 try:
                     self.on_trouble(message)
                 except Exception:  # reporting can fail for the same reason (a full disk): say it here

@@ -28,6 +28,8 @@ def tray_state(status: dict[str, Any], now: float | None = None) -> str:
         return "error"
     if status["state"] == "paused":
         return "paused"
+    if status.get("trouble"):
+        return "error"  # some files are not protected yet: the parent should look
     if status.get("last_flag_at") and now - status["last_flag_at"] < BLOCKED_SHOW_S:
         return "blocked"
     return "protecting"
@@ -44,8 +46,10 @@ def tray_title(status: dict[str, Any], state: str) -> str:
         return f"Veil — paused until {_clock(status['paused_until'])} ({profile})"
     if state == "blocked":
         return f"Veil — blocked just now ({profile})"
+    if state == "error" and status.get("failure"):
+        return f"Veil — not protecting: {status['failure']} ({profile})"
     if state == "error":
-        return f"Veil — not protecting: {status.get('failure') or 'error'} ({profile})"
+        return f"Veil — trouble: {status.get('trouble') or 'error'} ({profile})"
     return f"Veil — protecting ({profile})"
 
 

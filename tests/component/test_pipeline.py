@@ -42,7 +42,7 @@ def test_crashed_worker_is_replaced_and_work_goes_on():
         seen.append(path.name)
 
     given_up = []
-    pipeline = Pipeline(handle, workers=1, on_trouble=troubles.append, on_give_up=given_up.append)
+    pipeline = Pipeline(handle, workers=1, on_trouble=troubles.append, on_give_up=lambda path, why: given_up.append((path, why)))
     pipeline.start()
     try:
         for name in ("a", "bad", "b", "flaky", "c"):
@@ -57,7 +57,7 @@ def test_crashed_worker_is_replaced_and_work_goes_on():
     assert calls["bad"] == 2 and calls["flaky"] == 2  # one more try each, never a loop
     assert len(troubles) == 3 and all("boom" in t for t in troubles)
     assert [t for t in troubles if "crashed on bad" in t][-1].endswith("trying it later")
-    assert given_up == [Path("bad")]  # the agent's retry-later takes it from here
+    assert given_up == [(Path("bad"), "RuntimeError: boom")]  # the agent's retry-later takes it from here
     assert pipeline.failed is None
 
 

@@ -410,3 +410,25 @@ def test_a_full_data_disk_is_said_in_one_line_and_the_file_is_handled_once_there
     rows = {os.path.basename(r["subject"]): r for r in folder_rows(small_disk)}
     assert rows["a.png"]["action"] == "quarantine" and rows["b.jpg"]["decision"] == "benign"
     assert len(vault_entries(small_disk)) == 1
+
+
+def test_the_status_names_files_waiting_for_room_until_they_are_handled(tmp_path, small_disk):
+    """What the tray shows (grey icon, "trouble: …") while files wait for a full disk."""
+    from agent.app import App
+    from agent.config import load_config
+    from agent.tray.menu import tray_state
+
+    folder = tmp_path / "Downloads"
+    folder.mkdir()
+    app = App(load_config(write_config(tmp_path, [folder], data=small_disk)))
+    app.start()
+    try:
+        filler = _fill(small_disk)
+        shutil.copy(CANARY, folder / "a.png")
+        assert wait_until(lambda: app.status()["trouble"].startswith("1 file not handled yet ("), 60), app.status()
+        assert "full" in app.status()["trouble"] and tray_state(app.status()) == "error"
+        filler.unlink()
+        assert wait_until(lambda: app.status()["trouble"] == "", 60), app.status()
+        assert not (folder / "a.png").exists() and tray_state(app.status()) == "blocked"
+    finally:
+        app.stop("test over")

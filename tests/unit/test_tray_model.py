@@ -11,7 +11,7 @@ from agent.tray.xembed import latin1
 
 def status(**changes):
     base = {"state": "protecting", "profile": "child", "profiles": ["child", "teen", "adult"], "paused_until": None,
-            "watching": ["/home/ana/Downloads"], "screen": "screen: off", "last_event": "", "last_flag_at": None, "failure": ""}
+            "watching": ["/home/ana/Downloads"], "screen": "screen: off", "last_event": "", "last_flag_at": None, "failure": "", "trouble": ""}
     return {**base, **changes}
 
 
@@ -32,6 +32,9 @@ def test_state_follows_the_status_and_blocked_fades():
     assert tray_state(status(last_flag_at=now - 5), now) == "blocked"
     assert tray_state(status(last_flag_at=now - BLOCKED_SHOW_S - 1), now) == "protecting"
     assert tray_state(status(state="failed", failure="model gone", last_flag_at=now), now) == "error"
+    trouble = "2 files not handled yet (cannot write the audit log: disk full); trying again"
+    assert tray_state(status(trouble=trouble, last_flag_at=now), now) == "error"  # unprotected files outrank a block
+    assert tray_state(status(state="paused", paused_until=now + 60, trouble=trouble), now) == "paused"
 
 
 def test_titles_start_with_veil_and_name_the_profile():
@@ -40,6 +43,8 @@ def test_titles_start_with_veil_and_name_the_profile():
     assert tray_title(status(state="paused", paused_until=paused_until), "paused") == "Veil — paused until 14:05 (child)"
     assert tray_title(status(), "blocked") == "Veil — blocked just now (child)"
     assert tray_title(status(failure="workers crashed"), "error") == "Veil — not protecting: workers crashed (child)"
+    assert tray_title(status(trouble="1 file not handled yet; trying again"), "error") == \
+        "Veil — trouble: 1 file not handled yet; trying again (child)"
 
 
 def test_menu_entries_run_their_controls():
