@@ -104,7 +104,9 @@ def test_a_logout_that_takes_the_display_down_ends_the_keeper_too(tmp_path):
     folder.mkdir()
     keeper = Agent(write_config(tmp_path, [folder]), env=server.env, tray=True, args=("--keep-alive",))
     try:
-        assert wait_until(lambda: any(line.startswith("veil: tray: unavailable") for line in keeper.lines), 15), keeper.lines
+        # said once the tray's Tk is up, connected to the display
+        assert wait_until(lambda: any(line.startswith("veil: tray: unavailable (no system tray") for line in keeper.lines), 15), \
+            keeper.lines
     finally:
         server.stop()  # the X server goes first, taking the agent's Tk with it
     try:
