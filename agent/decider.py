@@ -159,7 +159,7 @@ class FileDecider:
             try:
                 self.vault.quarantine(path, {"malign": result.decision.malign, "profile": profile.name, "action": action,
                                              "source": "folder"},
-                                      stand_in=self._blurred if action == "blur" else None, entry_id=entry_id)
+                                      stand_in=self._blurred if action == "blur" else None, entry_id=entry_id, content_sha=sha)
             except (VaultError, BlurError) as err:
                 detail = f"{action} failed: {err}"
                 log.warning("%s: not %s: %s", display_path(path), "blurred" if action == "blur" else "quarantined", err)

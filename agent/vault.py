@@ -199,14 +199,16 @@ class Vault:
     # -- moving a file in -------------------------------------------------------------------
 
     def quarantine(self, path: Path, info: dict[str, Any] | None = None, stand_in: Callable[[bytes], bytes] | None = None,
-                   entry_id: str | None = None) -> Sealed:
+                   entry_id: str | None = None, content_sha: str | None = None) -> Sealed:
         """Seal ``path`` into the vault and remove it — or, with ``stand_in``, atomically replace
         it by ``stand_in(content)`` (the blur action). ``VaultError`` (with the file untouched)
         for symlinks, devices, files that change while read, full disks. ``entry_id`` (hex) lets
         a caller record the id before the move, to find the entry again after a crash.
 
         The file is read twice (to hash it, then to seal it against that hash), a chunk at a
-        time, so sealing a large video takes little memory; only a stand-in's image is whole."""
+        time, so sealing a large video takes little memory; only a stand-in's image is whole.
+        ``content_sha``, the hash the caller made when it judged the file (the agent does), saves
+        the first read: the sealing read checks the content against it instead."""
         self.keyring.ensure()
         try:
             before = os.lstat(path)
@@ -221,7 +223,12 @@ class Vault:
         except OSError as err:
             raise VaultError(f"cannot read: {err.strerror}") from None
         with source:
-            content_sha, replacement = self._hash_unchanged(source, before, stand_in)
+            replacement = None
+            if content_sha is None or stand_in is not None:
+                hashed, replacement = self._hash_unchanged(source, before, stand_in)
+                if content_sha not in (None, hashed):
+                    raise VaultError("file changed since it was judged; left in place")
+                content_sha = hashed
             kill_point("read")
             entry_id = entry_id or new_entry_id()
             meta = {

@@ -8,7 +8,9 @@ process so that its peak RSS is its own:
 - ``copy``: the floor for any vault that encrypts — the file copied to the vault's disk,
   fsynced, the original unlinked;
 - ``quarantine``: ``Vault.quarantine`` (hash, seal, fsync, read back, unlink the original);
-- ``restore``: ``Vault.restore`` (decrypt, verify, fsync, link back).
+- ``restore``: ``Vault.restore`` (decrypt, verify, fsync, link back);
+- ``judged``: ``Vault.quarantine`` given the hash the agent made when it judged the file (no
+  hashing pass; the sealing pass checks the content against it) — the agent's own path.
 
 ``--before PATH`` runs the same steps with the ``agent`` package of another checkout too (say
 ``git worktree add /tmp/before <rev>``), in the same run, for a before/after comparison.
@@ -32,7 +34,7 @@ sys.path.insert(0, str(REPO))
 from tests.media import machine_line  # noqa: E402
 
 _STEP = r"""
-import os, shutil, sys, time
+import hashlib, os, shutil, sys, time
 from pathlib import Path
 step, code, vault_dir, path = sys.argv[1], sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
 sys.path.insert(0, code)
@@ -44,6 +46,7 @@ def kib(field):
 vault = Vault(vault_dir)
 vault.keyring.ensure()
 private = vault.keyring.unlock(None) if step == "restore" else None
+judged = hashlib.sha256(path.read_bytes()).hexdigest() if step == "judged" else None  # made before, by the decision
 with open("/proc/self/clear_refs", "w") as refs:
     refs.write("5")  # reset the peak (VmHWM) to now: the PIN's scrypt peak is not the step's
 base = kib("VmRSS:")
@@ -56,6 +59,8 @@ if step == "copy":
     path.unlink()
 elif step == "quarantine":
     vault.quarantine(path)
+elif step == "judged":
+    vault.quarantine(path, content_sha=judged)
 else:
     [entry] = vault.entries(private)
     vault.restore(entry.id, private)
@@ -78,9 +83,9 @@ def _write(path: Path, mib: int) -> None:
             handle.write(block[i % 997:] + block[: i % 997])
 
 
-def measure(code: Path, mib: int, repeat: int, root: Path) -> dict[str, tuple[float, float]]:
+def measure(code: Path, mib: int, repeat: int, root: Path, judged: bool) -> dict[str, tuple[float, float]]:
     """step → (median seconds, median extra peak RSS in MiB)."""
-    runs: dict[str, list[tuple[float, float]]] = {"copy": [], "quarantine": [], "restore": []}
+    runs: dict[str, list[tuple[float, float]]] = {"copy": [], "quarantine": [], "restore": [], "judged": []}
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(dir=root) as temp:
             folder, vault_dir = Path(temp) / "d", Path(temp) / "vault"
@@ -92,7 +97,9 @@ def measure(code: Path, mib: int, repeat: int, root: Path) -> dict[str, tuple[fl
             _write(path, mib)
             runs["quarantine"].append(_step("quarantine", code, vault_dir, path))
             runs["restore"].append(_step("restore", code, vault_dir, path))
-    return {step: (statistics.median(s for s, _ in r), statistics.median(m for _, m in r)) for step, r in runs.items()}
+            if judged:
+                runs["judged"].append(_step("judged", code, vault_dir, path))
+    return {step: (statistics.median(s for s, _ in r), statistics.median(m for _, m in r)) for step, r in runs.items() if r}
 
 
 def main() -> int:
@@ -104,14 +111,15 @@ def main() -> int:
     print(machine_line())
     codes = [("now", REPO)] + ([("before", args.before.resolve())] if args.before else [])
     root = Path(tempfile.mkdtemp(prefix="veil-bench-vault-", dir=os.environ.get("TMPDIR", "/tmp")))
-    print("| size | code | copy + fsync | quarantine (× copy) | restore (× copy) | extra peak RSS: quarantine / restore |")
-    print("|---|---|---|---|---|---|")
+    print("| size | code | copy + fsync | quarantine (× copy) | quarantine, hash known (× copy) | restore (× copy) "
+          "| extra peak RSS: quarantine / restore |")
+    print("|---|---|---|---|---|---|---|")
     for mib in (int(s) for s in args.sizes.split(",")):
         for name, code in codes:
-            r = measure(code, mib, args.repeat, root)
+            r = measure(code, mib, args.repeat, root, judged=name == "now")  # older code cannot be given the hash
             copy_s = r["copy"][0]
-            print(f"| {mib} MiB | {name} | {copy_s:.2f} s | {r['quarantine'][0]:.2f} s ({r['quarantine'][0] / copy_s:.1f}×) | "
-                  f"{r['restore'][0]:.2f} s ({r['restore'][0] / copy_s:.1f}×) | "
+            cells = [f"{r[step][0]:.2f} s ({r[step][0] / copy_s:.1f}×)" if step in r else "—" for step in ("quarantine", "judged", "restore")]
+            print(f"| {mib} MiB | {name} | {copy_s:.2f} s | {' | '.join(cells)} | "
                   f"{r['quarantine'][1]:.0f} / {r['restore'][1]:.0f} MiB |", flush=True)
     os.rmdir(root)
     return 0

@@ -163,6 +163,23 @@ def test_a_file_changed_between_hashing_and_sealing_is_left_in_place(tmp_path, m
     assert sorted(p.name for p in (tmp_path / "vault").iterdir()) == ["keys.json"]  # no entry, no journal
 
 
+def test_a_hash_the_caller_already_made_is_checked_not_trusted(tmp_path):
+    """The agent passes the hash it judged the file by (saving a read of the file); a file that
+    changed since is not sealed under that hash, and stays where it is."""
+    vault = Vault(tmp_path / "vault")
+    path, data = _file(tmp_path / "d", size=CHUNK + 77)
+    judged = hashlib.sha256(data).hexdigest()
+    path.write_bytes(data[:-1] + b"!")  # rewritten after it was judged, same size
+    with pytest.raises(VaultError, match="file changed while being read; left in place"):
+        vault.quarantine(path, content_sha=judged)
+    assert path.read_bytes() == data[:-1] + b"!"
+    assert sorted(p.name for p in (tmp_path / "vault").iterdir()) == ["keys.json"]
+    path.write_bytes(data)
+    sealed = vault.quarantine(path, content_sha=judged)
+    assert sealed.sha256 == judged and not path.exists()
+    assert vault.restore(sealed.id, vault.keyring.unlock(None)) == path and path.read_bytes() == data
+
+
 def _chunks_of(entry: Path) -> tuple[bytes, list[bytes]]:
     """An entry's bytes split into what precedes the content records, and the records."""
     data = entry.read_bytes()
