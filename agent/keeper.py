@@ -91,12 +91,10 @@ def session_gone(display: str | None, wayland: str | None) -> str | None:
     """Why the desktop session the keeper was started in has ended, or None while it goes on.
     An agent restarted after the session would linger headless, holding the single-instance
     lock against the next login's agent."""
-    if wayland:
-        runtime = os.environ.get("XDG_RUNTIME_DIR", "")
-        socket = wayland if os.path.isabs(wayland) else os.path.join(runtime, wayland)
-        if runtime or os.path.isabs(wayland):
-            if not os.path.exists(socket):
-                return f"the Wayland display {wayland} is gone"
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if wayland and (os.path.isabs(wayland) or runtime):
+        if not os.path.exists(os.path.join(runtime or "", wayland)):  # an absolute name stays as it is
+            return f"the Wayland display {wayland} is gone"
     if display:
         try:
             import Xlib.display

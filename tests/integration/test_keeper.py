@@ -114,3 +114,19 @@ def test_a_logout_that_takes_the_display_down_ends_the_keeper_too(tmp_path):
     finally:
         _end(keeper)
     assert any("the display" in line and "the session is over; not starting it again" in line for line in keeper.lines), keeper.lines
+
+
+def test_the_session_is_gone_when_its_display_socket_is(tmp_path, monkeypatch):
+    from agent.keeper import session_gone
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    (tmp_path / "wayland-1").touch()  # stands for the compositor's socket
+    assert session_gone(None, "wayland-1") is None
+    assert session_gone(None, "wayland-2") == "the Wayland display wayland-2 is gone"
+    assert session_gone(None, str(tmp_path / "wayland-1")) is None  # an absolute name
+    server = XServer("640x480")
+    try:
+        assert session_gone(server.display, None) is None
+    finally:
+        server.stop()
+    assert session_gone(server.display, None) == f"the display {server.display} is gone"
