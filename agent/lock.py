@@ -1,5 +1,6 @@
 """One agent per data dir: an exclusive lock on ``<data_dir>/agent.lock``, held while it runs;
-and ``exclusive``, the short lock that lets several processes write one file in turn.
+and ``exclusive`` / ``shared``, the short locks that let several processes share one file or
+folder (the audit log, the vault).
 
 The operating system drops the lock when the process dies, however it dies, so a killed agent
 never leaves a stale lock behind; the pid in the file is only there for the message.
@@ -56,15 +57,29 @@ class InstanceLock:
 
 
 @contextmanager
-def exclusive(path: Path) -> Iterator[None]:
+def exclusive(path: Path, wait: bool = True) -> Iterator[bool]:
     """Hold an exclusive lock on ``path`` (created if missing) while the block runs, waiting for
-    any other holder — another process, or another open of the same file in this one."""
+    any other holder — another process, or another open of the same file in this one. With
+    ``wait=False`` it yields False, holding nothing, when someone else has it."""
     with open(path, "a+b") as handle:
-        _lock(handle, wait=True)
-        yield  # closing the file drops the lock
+        try:
+            _lock(handle, wait=wait)
+        except OSError:
+            yield False
+            return
+        yield True  # closing the file drops the lock
 
 
-def _lock(handle, wait: bool = False) -> None:
+@contextmanager
+def shared(path: Path) -> Iterator[None]:
+    """Hold ``path`` shared while the block runs: any number of holders at once, none while an
+    exclusive holder has it (Windows has no shared locks: there it is exclusive)."""
+    with open(path, "a+b") as handle:
+        _lock(handle, wait=True, shared=True)
+        yield
+
+
+def _lock(handle, wait: bool = False, shared: bool = False) -> None:
     if sys.platform == "win32":
         import msvcrt
 
@@ -79,4 +94,4 @@ def _lock(handle, wait: bool = False) -> None:
     else:
         import fcntl
 
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(handle.fileno(), (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB))

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from agent.errors import FatalError, VeilError
 from agent.faults import kill_point
 from agent.fsutil import fsync_dir, sha256_file, write_durably
-from agent.lock import exclusive
+from agent.lock import exclusive, shared
 from agent.sealing import CHUNK, TAG, Opened, SealError, b64, expected_size, read_header, read_sealed_meta_length, seal, unb64
 
 _SCRYPT = {"n": 2**15, "r": 8, "p": 1}  # ~50 ms and 32 MiB per try: slow to guess, quick to use
@@ -189,6 +189,7 @@ def new_entry_id() -> str:
 class Vault:
     def __init__(self, folder: Path):
         self.folder = folder
+        self.lock_path = folder / "vault.lock"  # held shared by each move in, exclusive by recovery
         self.keyring = Keyring(folder)
 
     def _entry_path(self, entry_id: str) -> Path:
@@ -210,6 +211,11 @@ class Vault:
         ``content_sha``, the hash the caller made when it judged the file (the agent does), saves
         the first read: the sealing read checks the content against it instead."""
         self.keyring.ensure()
+        with shared(self.lock_path):  # a recovery in another process leaves this move alone (``recover``)
+            return self._move_in(path, info, stand_in, entry_id, content_sha)
+
+    def _move_in(self, path: Path, info: dict[str, Any] | None, stand_in: Callable[[bytes], bytes] | None,
+                 entry_id: str | None, content_sha: str | None) -> Sealed:
         try:
             before = os.lstat(path)
         except FileNotFoundError:
@@ -400,9 +406,15 @@ class Vault:
     # -- crash recovery ---------------------------------------------------------------------
 
     def recover(self) -> list[str]:
-        """Finish or undo moves a crash interrupted; returns one line per repair."""
+        """Finish or undo moves a crash interrupted; returns one line per repair. Skipped while
+        another process (the agent, a ``veil scan``) is moving a file in: its journal and
+        temporary are not a crash's leftovers; the next start looks again."""
         if not self.folder.is_dir():
             return []
+        with exclusive(self.lock_path, wait=False) as alone:
+            return self._recover() if alone else []
+
+    def _recover(self) -> list[str]:
         notes = []
         for temp in self.folder.glob("*.tmp"):
             temp.unlink(missing_ok=True)

@@ -160,7 +160,7 @@ def test_a_file_changed_between_hashing_and_sealing_is_left_in_place(tmp_path, m
         vault.quarantine(path)
     written = b"new bytes" + data[9:] if change == "rewritten in place" else data + b"new bytes"
     assert path.read_bytes() == written  # the writer's file, as the writer left it
-    assert sorted(p.name for p in (tmp_path / "vault").iterdir()) == ["keys.json"]  # no entry, no journal
+    assert sorted(p.name for p in (tmp_path / "vault").iterdir()) == ["keys.json", "vault.lock"]  # no entry, no journal
 
 
 def test_a_hash_the_caller_already_made_is_checked_not_trusted(tmp_path):
@@ -173,7 +173,7 @@ def test_a_hash_the_caller_already_made_is_checked_not_trusted(tmp_path):
     with pytest.raises(VaultError, match="file changed while being read; left in place"):
         vault.quarantine(path, content_sha=judged)
     assert path.read_bytes() == data[:-1] + b"!"
-    assert sorted(p.name for p in (tmp_path / "vault").iterdir()) == ["keys.json"]
+    assert sorted(p.name for p in (tmp_path / "vault").iterdir()) == ["keys.json", "vault.lock"]
     path.write_bytes(data)
     sealed = vault.quarantine(path, content_sha=judged)
     assert sealed.sha256 == judged and not path.exists()
@@ -287,6 +287,44 @@ def test_a_large_video_is_sealed_and_restored_in_little_memory(tmp_path):
     assert sha256_file(path) == digest
 
 
+def test_recovery_leaves_a_move_in_progress_alone(tmp_path, monkeypatch):
+    """A `veil scan` starting while the agent seals a file runs the vault's crash recovery: the
+    agent's journal and temporary are not a crash's leftovers and must survive it (CI caught
+    the agent's quarantine failing with "could not write the vault entry" this way)."""
+    import threading
+
+    import agent.vault as vault_module
+
+    vault_dir = tmp_path / "vault"
+    Vault(vault_dir).keyring.ensure()
+    path, data = _file(tmp_path / "d", "long.mp4", size=64 * CHUNK)
+    sealing, done, notes = threading.Event(), threading.Event(), []
+
+    def seal_noticed(*args, **kwargs):
+        sealing.set()
+        yield from vault_module.seal.__wrapped__(*args, **kwargs)
+
+    seal_noticed.__wrapped__ = vault_module.seal
+    monkeypatch.setattr(vault_module, "seal", seal_noticed)
+
+    def another_process_starting() -> None:  # its own Vault and lock file descriptor, as a process has
+        sealing.wait(10)
+        while not done.is_set():
+            notes.extend(Vault(vault_dir).recover())
+
+    sweeper = threading.Thread(target=another_process_starting)
+    sweeper.start()
+    try:
+        vault = Vault(vault_dir)
+        sealed = vault.quarantine(path)
+    finally:
+        done.set()
+        sweeper.join()
+    assert notes == [] and not path.exists()
+    assert vault.restore(sealed.id, vault.keyring.unlock(None)) == path and path.read_bytes() == data
+    assert Vault(vault_dir).recover() == []  # with nobody moving, recovery runs (and finds nothing)
+
+
 _QUARANTINE = "import sys; from pathlib import Path; from agent.vault import Vault; Vault(Path(sys.argv[1])).quarantine(Path(sys.argv[2]))"
 POINTS = ("read", "journal-written", "entry-written", "original-removed", "")
 
@@ -333,7 +371,7 @@ def test_read_only_folder_leaves_the_file_in_place_and_the_vault_clean(tmp_path,
     with pytest.raises(VaultError, match="could not remove the original \\(Permission denied\\); file left in place"):
         vault.quarantine(path)
     assert path.read_bytes() == data
-    assert sorted(p.name for p in (tmp_path / "vault").iterdir()) == ["keys.json"]
+    assert sorted(p.name for p in (tmp_path / "vault").iterdir()) == ["keys.json", "vault.lock"]
 
 
 def test_wrong_pins_lock_unlocking_for_a_growing_time(tmp_path):
@@ -392,7 +430,7 @@ def test_first_quarantines_racing_create_one_key_and_every_entry_restores(tmp_pa
     for entry in entries:
         vault.restore(entry.id, private)
     assert all(path.read_bytes() == data for path, data in files)
-    assert sorted(p.name for p in vault_dir.iterdir()) == ["keys.json"]  # no temporary left behind
+    assert sorted(p.name for p in vault_dir.iterdir()) == ["keys.json", "vault.lock"]  # no temporary left behind
 
 
 def test_a_blurred_stand_in_never_touches_a_neighbour_named_like_its_temporary(tmp_path):

@@ -359,7 +359,8 @@ def test_a_scan_beside_the_running_agent_shares_its_vault_and_keeps_one_audit_ch
         assert wait_until(lambda: len(folder_rows(data)) == 6, 60)
     finally:
         assert agent.stop() == 0
-    assert not list(other.iterdir()) and not list(folder.iterdir())
+    assert not list(other.iterdir()) and not list(folder.iterdir()), [
+        (os.path.basename(r["subject"]), r["decision"], r["action"], r["detail"]) for r in audit_of(data) if r["source"] != "agent"]
     result = verify(data / "audit" / "audit.csv")
     assert result.ok, result.problem
     assert sum(r["source"] == "scan" and r["action"] == "quarantine" for r in audit_of(data)) == 6
