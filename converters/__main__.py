@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     sens.add_argument("--out", type=Path, default=REPO / "models" / "int8-sensitivity.json")
     sens.add_argument("--canaries", type=Path, default=CANARY_DIR)
 
+    repro = sub.add_parser("reproducibility", help="how far CPU rounding in calibration can move the int8 model")
+    repro.add_argument("--out", type=Path, default=REPO / "models" / "reproducibility.json")
+    repro.add_argument("--canaries", type=Path, default=CANARY_DIR)
+
     study = sub.add_parser("preprocess-study", help="compare resize methods with nsfwjs on real photos")
     study.add_argument("--out", type=Path, default=REPO / "models" / "preprocess-study.json")
 
@@ -67,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         from converters.sensitivity import run_sensitivity
 
         run_sensitivity(source, args.canaries, args.out)
+        return 0
+    if args.command == "reproducibility":
+        from converters.reproducibility import run_study as run_reproducibility
+
+        run_reproducibility(source, args.canaries, args.out)
         return 0
     from converters.convert import convert
 

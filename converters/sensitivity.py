@@ -26,7 +26,7 @@ from pathlib import Path
 
 from agent.decode import load_model_input
 from converters import convert as conv
-from converters.float_model import build_source_model, with_pixel_input
+from converters.float_model import build_source_model, conversion_model, with_pixel_input
 from converters.nsfwjs_source import SourceModel
 
 RANK_SHOWN = 12
@@ -57,14 +57,15 @@ def rank_layers(pixel_model, dataset) -> list[tuple[str, float]]:
 def run_sensitivity(source: SourceModel, canary_dir: Path, out: Path) -> dict:
     started = time.time()
     pixel_model = with_pixel_input(build_source_model(source.topology, source.weights))
-    f32 = conv._convert_float(pixel_model, f16=False)
+    folded = conversion_model(source.topology, source.weights)
+    f32 = conv._convert_float(folded, f16=False)
     cal_photos, _ = conv._photo_split()
     cal_canaries = [p for _, p, _ in conv._canaries(canary_dir, "calibration")]
     dataset = conv._calibration_batches(cal_photos, cal_canaries)
     judge = [(p.name, load_model_input(p), True) for p in [*cal_photos, *cal_canaries]]
 
     def measure(stages: list[str]) -> dict:
-        model = conv.convert_int8(pixel_model, dataset, conv.tensor_names_of_stages(f32, stages))
+        model = conv.convert_int8(folded, dataset, conv.tensor_names_of_stages(f32, stages))
         fid = conv._fidelity(model, pixel_model, judge)
         child = fid["profiles"]["child"]
         flips = sum(len(p["decision_flips_required_inputs"]) for p in fid["profiles"].values())
@@ -77,7 +78,7 @@ def run_sensitivity(source: SourceModel, canary_dir: Path, out: Path) -> dict:
 
     report: dict = {
         "what": "int8 output error (child |Δ malign| vs the float model) on the calibration photos and canaries",
-        "debugger_rank_rmse_over_scale": [[n, round(v, 3)] for n, v in rank_layers(pixel_model, dataset)[:RANK_SHOWN]],
+        "debugger_rank_rmse_over_scale": [[n, round(v, 3)] for n, v in rank_layers(folded, dataset)[:RANK_SHOWN]],
         "all_int8": measure([]),
     }
     alone = {stage: measure([stage]) for stage in conv.STAGES}
