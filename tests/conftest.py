@@ -36,6 +36,21 @@ def require_tool(name: str, package: str) -> str:
     return path
 
 
+def skips_are_failures() -> bool:
+    """Under CI every test must run: a skip there means a missing install step, so it fails."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and not hasattr(report, "wasxfail") and skips_are_failures():
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true, where every test must run: {reason}"
+
+
 def canary_index() -> dict[str, dict]:
     return json.loads((CANARIES / "canaries.json").read_text())
 

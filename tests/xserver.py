@@ -64,10 +64,20 @@ class XServer:
         viewer.kill()
         viewer.wait()
 
+    def window_tree(self) -> str:
+        """``xwininfo -root -tree`` (Debian's x11-utils). xwininfo exits 1 when a window is
+        destroyed while it walks the tree (BadWindow); that is the server changing under it,
+        not a failure, so the walk is made again."""
+        for attempt in range(20):
+            done = subprocess.run(["xwininfo", "-root", "-tree"], env=self.env, capture_output=True, text=True, timeout=10)
+            if done.returncode == 0:
+                return done.stdout
+            time.sleep(0.05)
+        raise RuntimeError(f"xwininfo -root -tree kept failing: {done.stderr.strip()}")
+
     def window_classes(self) -> list[str]:
-        """Every window's WM_CLASS on the server (via xwininfo, Debian's x11-utils)."""
-        out = subprocess.run(["xwininfo", "-root", "-tree"], env=self.env, capture_output=True, text=True, check=True).stdout
-        return [line for line in out.splitlines() if "(" in line]
+        """Every window's WM_CLASS on the server."""
+        return [line for line in self.window_tree().splitlines() if "(" in line]
 
     def mapped_overlays(self) -> int:
         return self.mapped("veil-overlay")
@@ -158,11 +168,10 @@ class XServer:
 
     def mapped(self, wm_class: str) -> int:
         """How many viewable windows of this WM_CLASS class name there are."""
-        out = subprocess.run(["xwininfo", "-root", "-tree"], env=self.env, capture_output=True, text=True, check=True).stdout
-        ids = [line.split()[0] for line in out.splitlines() if f'"{wm_class}")' in line or f'("{wm_class}"' in line]
+        ids = [line.split()[0] for line in self.window_tree().splitlines() if f'"{wm_class}")' in line or f'("{wm_class}"' in line]
         viewable = 0
-        for window in ids:
-            info = subprocess.run(["xwininfo", "-id", window], env=self.env, capture_output=True, text=True).stdout
+        for window in ids:  # one gone meanwhile prints nothing and counts as not viewable
+            info = subprocess.run(["xwininfo", "-id", window], env=self.env, capture_output=True, text=True, timeout=10).stdout
             viewable += "IsViewable" in info
         return viewable
 

@@ -1,7 +1,6 @@
 """``veil install`` / ``uninstall`` into a temporary HOME, the results checked with the standard tools."""
 
 import plistlib
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,13 +9,7 @@ import pytest
 
 from agent.install import render_macos_plist, render_windows_task, run_command, template
 from tests.agent_process import audit_of, run_veil
-
-
-def _tool(name):
-    found = shutil.which(name)
-    if found is None:
-        pytest.skip(f"{name} not installed")
-    return found
+from tests.conftest import require_tool
 
 
 @pytest.fixture
@@ -40,10 +33,10 @@ def test_install_writes_a_valid_unit_and_autostart_entry(home):
     assert "Restart=always" in text and f"--config {config}" in text and "@" not in text
     program = text.split("ExecStart=")[1].split()[0]
     assert program in (sys.executable, str(Path(sys.executable).with_name("veil")))
-    verify = subprocess.run([_tool("systemd-analyze"), "verify", str(unit)], capture_output=True, text=True)
+    verify = subprocess.run([require_tool("systemd-analyze", "systemd"), "verify", str(unit)], capture_output=True, text=True)
     assert verify.returncode == 0, verify.stderr
     assert desktop.read_text().split("Exec=")[1].split("\n")[0].endswith(f"run --config {config} --keep-alive")
-    valid = subprocess.run([_tool("desktop-file-validate"), str(desktop)], capture_output=True, text=True)
+    valid = subprocess.run([require_tool("desktop-file-validate", "desktop-file-utils"), str(desktop)], capture_output=True, text=True)
     assert valid.returncode == 0 and "error" not in valid.stdout, valid.stdout
     assert any("autostart installed" in r["detail"] for r in audit_of(data))
 
