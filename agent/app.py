@@ -455,6 +455,8 @@ class App:
                 self.resume()  # a pause ends on its own, audited, with a walk for what arrived meanwhile
 
     def _config_identity(self) -> tuple[int, int] | None:
+        if self.config.source is None:  # built-in defaults: no file to watch
+            return None
         try:
             st = self.config.source.stat()
             return (st.st_mtime_ns, st.st_size)
@@ -469,18 +471,21 @@ class App:
         from agent.config import load_config
         from agent.errors import ConfigError
 
+        source = self.config.source
+        if source is None:
+            return
         while not self._stop.wait(CONFIG_CHECK_S):
             seen = self._config_identity()
             if seen == self._config_seen:
                 continue
             self._config_seen = seen
             try:
-                digest = hashlib.sha256(self.config.source.read_bytes()).hexdigest()
+                digest = hashlib.sha256(source.read_bytes()).hexdigest()
             except OSError as err:
-                self._agent_row("config", f"config file {self.config.source} unreadable ({err.strerror}); the previous config stays in force")
+                self._agent_row("config", f"config file {source} unreadable ({err.strerror}); the previous config stays in force")
                 continue
             try:
-                fresh = load_config(self.config.source)
+                fresh = load_config(source)
             except ConfigError as err:
                 self._agent_row("config", f"config changed (sha256 {digest}) but cannot be loaded: {err}; the previous config stays in force")
                 continue

@@ -154,13 +154,21 @@ def _profiles(raw: Any) -> dict[str, Profile]:
         base = profiles.get(name)
         if base is None and not {"malign_classes", "threshold"} <= set(table):
             raise ConfigError(f"{where}: a new profile needs malign_classes and threshold")
-        classes = _typed(table["malign_classes"], tuple[str, ...], f"{where}.malign_classes") if "malign_classes" in table else base.malign_classes
+        if "malign_classes" in table:
+            classes = _typed(table["malign_classes"], tuple[str, ...], f"{where}.malign_classes")
+        else:
+            assert base is not None  # checked above: a new profile names both
+            classes = base.malign_classes
         for label in classes:
             if label not in LABELS:
                 raise ConfigError(f"{where}.malign_classes: {label!r} is not one of {', '.join(LABELS)}")
         if not classes:
             raise ConfigError(f"{where}.malign_classes: must name at least one class")
-        threshold = _typed(table["threshold"], float, f"{where}.threshold") if "threshold" in table else base.threshold
+        if "threshold" in table:
+            threshold = _typed(table["threshold"], float, f"{where}.threshold")
+        else:
+            assert base is not None
+            threshold = base.threshold
         if not 0.0 < threshold <= 1.0:
             raise ConfigError(f"{where}.threshold: must be in (0, 1], got {threshold}")
         actions = dict(base.actions if base else BUILTIN_PROFILES["child"].actions)

@@ -23,9 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from agent.actions.blur import BlurError, blurred
 from agent.audit import AuditLog, AuditRecord, tail
 from agent.classifier import Classifier
+from agent.classifier.scores import Scores
 from agent.decode import DecodeLimits, read_error_message
 from agent.faults import kill_point
 from agent.fsutil import sha256_file
@@ -59,7 +62,7 @@ class LockedClassifier:
         self.backend = classifier.backend
         self.model = classifier.model
 
-    def classify(self, frames):
+    def classify(self, frames: np.ndarray) -> list[Scores]:
         with self._lock:
             return self._classifier.classify(frames)
 
@@ -133,6 +136,7 @@ class FileDecider:
                 return None  # changed while decoded: judged again once it settles
             if result.prediction == "error":
                 return self._error(path, identity, sha, result.error or "unreadable", started)
+            assert result.scores is not None  # every result but an error has scores
             known = KnownContent(result.scores, result.frames, result.worst_frame, result.error, prepared.kind == "video")
             self.state.remember_content(sha, known)
         profile = self.profile()
@@ -145,26 +149,27 @@ class FileDecider:
     # -- acting, exactly once -------------------------------------------------------------
 
     def _act(self, path: Path, identity: Identity, sha: str, result: ScanResult, profile: Profile, action: str) -> Outcome:
-        decision = result.decision.prediction
+        assert result.decision is not None  # _decide made it
+        malign, decision = result.decision.malign, result.decision.prediction
         moves = action in ("quarantine", "blur")
         audited = result.flagged or self.log_benign or action != "none"
         if not audited:
-            self.state.record(path, identity, sha, decision, result.decision.malign, action)
+            self.state.record(path, identity, sha, decision, malign, action)
             return Outcome(path, decision, action)
         entry_id = new_entry_id() if moves else ""
         detail = f"vault entry {entry_id}" if moves else ""  # on record before the move, to find it after a kill
-        self.state.record(path, identity, sha, decision, result.decision.malign, action, detail, status="acting")
+        self.state.record(path, identity, sha, decision, malign, action, detail, status="acting")
         kill_point("folder:decided")
         if moves:
             try:
-                self.vault.quarantine(path, {"malign": result.decision.malign, "profile": profile.name, "action": action,
+                self.vault.quarantine(path, {"malign": malign, "profile": profile.name, "action": action,
                                              "source": "folder"},
                                       stand_in=self._blurred if action == "blur" else None, entry_id=entry_id, content_sha=sha)
             except (VaultError, BlurError) as err:
                 detail = f"{action} failed: {err}"
                 log.warning("%s: not %s: %s", display_path(path), "blurred" if action == "blur" else "quarantined", err)
                 self.audit.append(scan_record(result, profile, self.model, "none", detail, error=True, sha256=sha, source="folder"))
-                self.state.record(path, identity, sha, decision, result.decision.malign, "none", detail)
+                self.state.record(path, identity, sha, decision, malign, "none", detail)
                 return Outcome(path, "error", "none", detail)
         kill_point("folder:acted")
         self.audit.append(scan_record(result, profile, self.model, _audit_action(result.flagged, action), detail, sha256=sha,
@@ -190,7 +195,7 @@ class FileDecider:
 
     # -- after a kill ---------------------------------------------------------------------
 
-    def recover(self, resubmit: Callable[[Path], None]) -> list[str]:
+    def recover(self, resubmit: Callable[[Path], object]) -> list[str]:
         """Finish what a kill interrupted; returns one line per file, for the log."""
         notes = []
         recent = tail(self.audit.path, 2000) if self.audit.path.exists() else []

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from agent.errors import FatalError
 
@@ -24,7 +25,7 @@ class AlreadyRunning(FatalError):
 class InstanceLock:
     def __init__(self, data_dir: Path):
         self.path = data_dir / "agent.lock"
-        self._handle = None
+        self._handle: TextIO | None = None
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

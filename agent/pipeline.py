@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 @dataclass(eq=False)
 class _Worker:
     generation: int
-    thread: threading.Thread | None = None
+    thread: threading.Thread = field(init=False)  # made right after, with the worker as its argument
     busy_with: Path | None = None
     busy_since: float = 0.0
     abandoned: bool = False

@@ -14,12 +14,12 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.classifier import Classifier
+from agent.classifier import FrameClassifier
 from agent.classifier.scores import Scores
 from agent.decode import DecodedImage, DecodeError, DecodeLimits, decode_image, read_error_message, sniff
 from agent.policy import Decision, Profile, decide, worst_frame
@@ -126,7 +126,7 @@ def prepare_file(item: ScanItem, limits: DecodeLimits) -> _Prepared:
     return _Prepared(item, decoded, "image", None, time.perf_counter() - started)
 
 
-def classify_prepared(prepared: _Prepared, classifier: Classifier, profile: Profile) -> ScanResult | None:
+def classify_prepared(prepared: _Prepared, classifier: FrameClassifier, profile: Profile) -> ScanResult | None:
     """Model and policy for a prepared file; None for a folder's file that is not media."""
     item = prepared.item
     if prepared.error is not None:
@@ -151,7 +151,7 @@ def classify_prepared(prepared: _Prepared, classifier: Classifier, profile: Prof
     )
 
 
-def _finish_video(item: ScanItem, classifier: Classifier, profile: Profile) -> ScanResult:
+def _finish_video(item: ScanItem, classifier: FrameClassifier, profile: Profile) -> ScanResult:
     """A video is sampled once a second like ``veil video``; malign when any segment exists."""
     from agent.sources.video import VideoError
     from agent.video import analyse_video
@@ -170,12 +170,12 @@ def _finish_video(item: ScanItem, classifier: Classifier, profile: Profile) -> S
 
 def scan(
     paths: Iterable[Path],
-    classifier: Classifier,
+    classifier: FrameClassifier,
     profile: Profile,
     threads: int,
     recursive: bool = True,
     limits: DecodeLimits = DecodeLimits(),
-) -> Iterator[ScanResult]:
+) -> Generator[ScanResult, None, None]:
     """Results in input order, as they come. Closing the generator stops the workers."""
     window: deque[Future[_Prepared]] = deque()
     in_flight = 2 * threads + 2  # enough to keep every decoder busy while one file is classified

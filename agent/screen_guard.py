@@ -127,7 +127,7 @@ class ScreenGuard:
             shot = grab(capture, monitor.number)
             own, telling = monitor.overlay_glance, monitor.overlay_telling
             look = glance(shot.pixels).astype(np.int16)
-            if own is None or own.shape != look.shape or not telling.any():
+            if own is None or telling is None or own.shape != look.shape or not telling.any():
                 return shot
             # judged only where the cover differs from what it covered (on a black desktop the
             # blur of black is black: those pixels tell nothing)
@@ -173,13 +173,13 @@ class ScreenGuard:
             monitor.episode.peak, monitor.episode.label = malign, label
         if change == "start":
             monitor.episode = Episode(time.time(), malign, label)
-            self._act_start(monitor, shot, profile)
+            self._act_start(monitor, monitor.episode, shot, profile)
         elif change == "end":
             self._end_episode(monitor, "content gone")
 
-    def _act_start(self, monitor: _Monitor, shot, profile: Profile) -> None:
+    def _act_start(self, monitor: _Monitor, episode: Episode, shot, profile: Profile) -> None:
         action = profile.actions.get("screen", "blur")
-        self.on_event(f"screen {monitor.number}: flagged ({monitor.episode.label} {monitor.episode.peak:.2f}); {action}", True)
+        self.on_event(f"screen {monitor.number}: flagged ({episode.label} {episode.peak:.2f}); {action}", True)
         if action != "blur":
             return
         try:
@@ -196,6 +196,8 @@ class ScreenGuard:
 
     def _end_episode(self, monitor: _Monitor, why: str) -> None:
         episode, monitor.episode = monitor.episode, None
+        if episode is None:
+            return
         monitor.tracker.clear_flagged()
         profile = self.profile()
         action = profile.actions.get("screen", "blur")

@@ -72,7 +72,7 @@ class TkThread:
             raise UiUnavailable(f"{self.class_name}: Tk not started")
         if threading.current_thread() is self._thread:
             return action()
-        done, result = threading.Event(), []
+        done, result = threading.Event(), list[Any]()
         self._requests.put((action, done, result))
         self._wake_up()
         done.wait(timeout)

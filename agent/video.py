@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.classifier import Classifier
+from agent.classifier import FrameClassifier
 from agent.classifier.scores import Scores
 from agent.policy import Profile, decide
 from agent.sources.video import Frame, SampleRun, VideoError, sample_frames
@@ -105,7 +105,7 @@ def find_segments(samples: list[Sample], every: float, profile: Profile, gap_sam
         segments.append(Segment(
             start=inside[0].t,
             end=round(inside[-1].t + every, 3),
-            label=max(means, key=means.get),
+            label=max(means, key=lambda c: means[c]),
             score=sum(s.malign for s in inside) / len(inside),
             coverage=sum(s.flagged for s in inside) / len(inside),
         ))
@@ -146,7 +146,7 @@ def _frames(path: Path, every: float, run: SampleRun) -> Iterator[Frame]:
         worker.join()
 
 
-def analyse_video(path: Path, classifier: Classifier, profile: Profile, every: float = 1.0, gap_samples: int = 2) -> VideoReport:
+def analyse_video(path: Path, classifier: FrameClassifier, profile: Profile, every: float = 1.0, gap_samples: int = 2) -> VideoReport:
     started = time.perf_counter()
     run = SampleRun()
     samples: list[Sample] = []

@@ -48,12 +48,12 @@ def build_sets() -> None:
         for i in range(count):
             src = Image.open(photos[i % len(photos)]).convert("RGB")
             if name == "12mp":
-                src.resize((4000, 3000), Image.LANCZOS).save(folder / f"{i:04}.jpg", quality=92)
+                src.resize((4000, 3000), Image.Resampling.LANCZOS).save(folder / f"{i:04}.jpg", quality=92)
             elif name == "1080p":
-                src.resize((1920, 1080), Image.LANCZOS).save(folder / f"{i:04}.jpg", quality=90)
+                src.resize((1920, 1080), Image.Resampling.LANCZOS).save(folder / f"{i:04}.jpg", quality=90)
             else:
                 side = (320, 480, 640, 800)[i % 4]
-                img = src.resize((side, side * 3 // 4), Image.LANCZOS)
+                img = src.resize((side, side * 3 // 4), Image.Resampling.LANCZOS)
                 kind = i % 3
                 if kind == 0:
                     img.save(folder / f"{i:04}.png")
@@ -118,7 +118,7 @@ def bench_keras(files: list[Path], model) -> float:
     from PIL import Image
 
     def run(path: Path) -> None:
-        pixels = np.asarray(Image.open(path).convert("RGB").resize((224, 224), Image.BILINEAR), dtype=np.float32) / 255.0
+        pixels = np.asarray(Image.open(path).convert("RGB").resize((224, 224), Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
         model.predict(pixels[None], verbose=0)
 
     run(files[0])

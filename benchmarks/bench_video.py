@@ -39,7 +39,7 @@ def build(path: Path, minutes: float, keyint: int, bframes: int, size=(1920, 108
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    photos = [Image.open(p).convert("RGB").resize((size[0] + 160, size[1] + 90), Image.LANCZOS)
+    photos = [Image.open(p).convert("RGB").resize((size[0] + 160, size[1] + 90), Image.Resampling.LANCZOS)
               for p in sorted((REPO / "tests" / "fixtures" / "photos").glob("*.jpg"))[:24]]
     temp = path.with_suffix(".part.mp4")
     container = av.open(str(temp), "w")
@@ -112,7 +112,8 @@ def main() -> int:
             ff, ff_n = bench_ffmpeg(path, classifier)
             veil, n, strategy = bench_veil(path, classifier, BUILTIN_PROFILES["child"])
             length = args.minutes * 60
-            print(f"| {name} | {length:.0f} s ({n} samples; ffmpeg {ff_n}) | {ff:.1f} | {veil:.1f} | {ff / veil:.1f}× | {length / veil:.0f}× | {strategy} |", flush=True)
+            row = f"| {name} | {length:.0f} s ({n} samples; ffmpeg {ff_n}) | {ff:.1f} | {veil:.1f} | {ff / veil:.1f}× | {length / veil:.0f}× |"
+            print(f"{row} {strategy} |", flush=True)
     if args.rss_minutes:
         long = build(CACHE / f"1s-gop-{args.rss_minutes:g}min-480p.mp4", args.rss_minutes, 25, 3, size=(854, 480), bitrate="1M", preset="ultrafast")
         print(f"\npeak RSS of `veil video` on a {args.rss_minutes:g}-minute file: {peak_rss_mb(long):.0f} MB")

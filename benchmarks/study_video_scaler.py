@@ -35,7 +35,7 @@ def build(path: Path, sources: list[Path]) -> Path:
         stream.width, stream.height, stream.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
         stream.options = {"g": "5", "keyint_min": "5", "bf": "0", "sc_threshold": "0", "preset": "veryfast", "crf": "20"}
         for i, source in enumerate(sources):
-            pixels = np.asarray(Image.open(source).convert("RGB").resize(SIZE, Image.LANCZOS))
+            pixels = np.asarray(Image.open(source).convert("RGB").resize(SIZE, Image.Resampling.LANCZOS))
             for k in range(5):
                 frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
                 frame.pts, frame.time_base = i * 5 + k, Fraction(1, 5)

@@ -113,6 +113,7 @@ def write_all(out: Path, source_model, only: set[str] | None = None, steps: int 
             continue
         pixels = generate(spec, source_model, steps=steps)
         Image.fromarray(pixels).save(out / f"{spec.name}.png", optimize=True)
-        index[spec.name] = {"target": {c: round(p, 4) for c, p in spec.target.items()}, "seed": spec.seed, "robust": spec.robust, "role": spec.role, "steps": steps}
+        target = {c: round(p, 4) for c, p in spec.target.items()}
+        index[spec.name] = {"target": target, "seed": spec.seed, "robust": spec.robust, "role": spec.role, "steps": steps}
         print(f"canary {spec.name}: written", flush=True)
         index_path.write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")

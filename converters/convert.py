@@ -70,7 +70,7 @@ def _views(image, size: int = MODEL_SIZE):
 
     w, h = image.size
     for box in ((0, 0, w, h), (0, 0, int(w * 0.8), int(h * 0.8)), (int(w * 0.2), int(h * 0.2), w, h)):
-        crop = np.asarray(image.crop(box).resize((size, size), Image.NEAREST))
+        crop = np.asarray(image.crop(box).resize((size, size), Image.Resampling.NEAREST))
         yield crop
         yield crop[:, ::-1]
 

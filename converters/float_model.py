@@ -16,7 +16,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-import tf_keras  # noqa: E402  (after the environment above)
+import tf_keras
 
 INPUT_SIZE = 224
 

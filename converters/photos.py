@@ -81,10 +81,10 @@ def write_fixtures(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     manifest = {}
     for source, path in original_paths():
-        with Image.open(path) as img:
-            img = img.convert("RGB")
-            size = img.size
-            img.thumbnail((MAX_SIDE, MAX_SIDE), Image.LANCZOS)
+        with Image.open(path) as opened:
+            img = opened.convert("RGB")
+            size = opened.size
+            img.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
             name = fixture_name(source, path)
             img.save(out / name, "JPEG", quality=88, optimize=True)
         manifest[name] = {

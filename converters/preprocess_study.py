@@ -28,7 +28,7 @@ _CHILD_IDX = [LABELS.index(c) for c in CHILD]
 
 
 def _open(path: Path, draft: bool) -> Image.Image:
-    image = Image.open(path)
+    image: Image.Image = Image.open(path)
     if draft:
         draft_for_model(image)
     image = ImageOps.exif_transpose(image)
@@ -43,10 +43,10 @@ CANDIDATES: dict[str, tuple[bool, Callable[[Image.Image], np.ndarray]]] = {
     # name: (JPEG draft first?, resize)
     "full+aligned-bilinear (nsfwjs)": (False, lambda img: aligned_bilinear(np.asarray(img))),
     "draft+aligned-bilinear": (True, lambda img: aligned_bilinear(np.asarray(img))),
-    "full+pillow-bilinear (antialiased)": (False, _pillow(Image.BILINEAR)),
-    "draft+pillow-bilinear (antialiased)": (True, _pillow(Image.BILINEAR)),
-    "draft+pillow-box": (True, _pillow(Image.BOX)),
-    "draft+nearest (Keras flow_from_directory)": (True, _pillow(Image.NEAREST)),
+    "full+pillow-bilinear (antialiased)": (False, _pillow(Image.Resampling.BILINEAR)),
+    "draft+pillow-bilinear (antialiased)": (True, _pillow(Image.Resampling.BILINEAR)),
+    "draft+pillow-box": (True, _pillow(Image.Resampling.BOX)),
+    "draft+nearest (Keras flow_from_directory)": (True, _pillow(Image.Resampling.NEAREST)),
 }
 
 

@@ -55,6 +55,10 @@ fi
 # Installing every time brings a reused venv up to date with pyproject.toml.
 .venv-test/bin/python -m pip install -q -e ".[test,convert,tflite-runtime]"
 
+# Lint and types first (configured in pyproject.toml): a minute, and it fails before the suite's ten.
+.venv-test/bin/ruff check .
+.venv-test/bin/mypy
+
 export VEIL_REQUIRE_BACKENDS=litert,tflite_runtime,tensorflow
 export VEIL_REQUIRE_TOOLS=ffmpeg,ffprobe,xvfb,xwininfo,trayer,xdotool,node,npm,systemd-analyze,desktop-file-validate
 started=$(date +%s)

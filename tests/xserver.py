@@ -68,7 +68,7 @@ class XServer:
         """``xwininfo -root -tree`` (Debian's x11-utils). xwininfo exits 1 when a window is
         destroyed while it walks the tree (BadWindow); that is the server changing under it,
         not a failure, so the walk is made again."""
-        for attempt in range(20):
+        for _ in range(20):
             done = subprocess.run(["xwininfo", "-root", "-tree"], env=self.env, capture_output=True, text=True, timeout=10)
             if done.returncode == 0:
                 return done.stdout

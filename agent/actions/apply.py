@@ -26,6 +26,7 @@ class ScanActions:
         if self.audit is None:
             return None
         if result.flagged and self.action in ("quarantine", "blur"):
+            assert self.vault is not None and result.decision is not None  # the CLI opens the vault for these actions
             try:
                 sealed = self.vault.quarantine(
                     result.path,

@@ -29,8 +29,8 @@ def _blur_frame(frame: Image.Image) -> Image.Image:
     rgb = to_rgb(frame)
     w, h = rgb.size
     scale = _CELLS / max(1, min(w, h))
-    small = rgb.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.BOX)
-    soft = small.resize((w, h), Image.BILINEAR).filter(ImageFilter.GaussianBlur(radius=max(w, h) / 40))
+    small = rgb.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX)
+    soft = small.resize((w, h), Image.Resampling.BILINEAR).filter(ImageFilter.GaussianBlur(radius=max(w, h) / 40))
     return ImageEnhance.Color(soft).enhance(_SATURATION)
 
 

@@ -29,8 +29,8 @@ class OverlayUnavailable(Exception):
 def blurred_copy(bgra: np.ndarray) -> Image.Image:
     """Beyond recognition: shrunk 24×, blurred, and stretched back (cheap even at 4K)."""
     rgb = Image.fromarray(np.ascontiguousarray(bgra[:, :, 2::-1]))
-    small = rgb.resize((max(1, rgb.width // 24), max(1, rgb.height // 24)), Image.BILINEAR).filter(ImageFilter.GaussianBlur(3))
-    return small.resize(rgb.size, Image.BILINEAR)
+    small = rgb.resize((max(1, rgb.width // 24), max(1, rgb.height // 24)), Image.Resampling.BILINEAR).filter(ImageFilter.GaussianBlur(3))
+    return small.resize(rgb.size, Image.Resampling.BILINEAR)
 
 
 class Overlay:

@@ -10,6 +10,7 @@ audio is re-encoded (AAC) with the same cuts and shifted timestamps, so it stays
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -78,7 +79,7 @@ def _blur(pixels: np.ndarray) -> np.ndarray:
     return out
 
 
-def write_edit(src: Path, out: Path, *, drop: list[Interval] = (), blur: list[Interval] = ()) -> None:
+def write_edit(src: Path, out: Path, *, drop: Sequence[Interval] = (), blur: Sequence[Interval] = ()) -> None:
     """Copy ``src`` to ``out`` without the ``drop`` intervals and with ``blur`` intervals blurred."""
     import av
 
@@ -104,7 +105,7 @@ def write_edit(src: Path, out: Path, *, drop: list[Interval] = (), blur: list[In
             aout.layout = ain.codec_context.layout.name
         streams = [s for s in (vin, ain) if s is not None]
         for frame in source.decode(*streams):
-            if frame.pts is None:
+            if not isinstance(frame, (av.VideoFrame, av.AudioFrame)) or frame.pts is None or frame.time_base is None:
                 continue
             t = float(frame.pts * frame.time_base)
             if not timeline.keep(t):

@@ -9,7 +9,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -38,6 +38,16 @@ def default_threads() -> int:
 class AcceleratorChoice:
     device: str  # "cpu" | "gpu"
     reason: str  # why, for the start-up line and `veil doctor`
+
+
+class FrameClassifier(Protocol):
+    """What scan, video and the agent need of a classifier: a ``Classifier``, or one that
+    several threads share (``decider.LockedClassifier``)."""
+
+    @property
+    def backend(self) -> Backend: ...
+
+    def classify(self, frames: np.ndarray) -> list[Scores]: ...
 
 
 class Classifier:
@@ -131,6 +141,9 @@ def open_classifier(config: ModelSection | None = None) -> Classifier:
         if config.accelerator == "gpu":
             raise AcceleratorError(f"accelerator = gpu, but no GPU can be used: {gpu_reason}")
     backend = _cpu_backend(config, threads)
-    reason = f"gpu unavailable: {gpu_reason}; using cpu ({threads} threads)" if config.accelerator == "auto" else f"cpu as configured ({threads} threads)"
+    if config.accelerator == "auto":
+        reason = f"gpu unavailable: {gpu_reason}; using cpu ({threads} threads)"
+    else:
+        reason = f"cpu as configured ({threads} threads)"
     log.info(reason)
     return Classifier(backend, AcceleratorChoice("cpu", reason))

@@ -62,5 +62,5 @@ RESIZE_METHOD = "jpeg-draft+nearest"
 def resize_for_model(image: Image.Image, size: int = MODEL_SIZE) -> np.ndarray:
     """RGB image (already drafted) → size×size×3 uint8 by the chosen method."""
     if image.size != (size, size):
-        image = image.resize((size, size), Image.NEAREST)
+        image = image.resize((size, size), Image.Resampling.NEAREST)
     return np.asarray(image, dtype=np.uint8)

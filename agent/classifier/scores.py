@@ -11,7 +11,7 @@ LABELS: tuple[str, ...] = ("drawing", "hentai", "neutral", "porn", "sexy")
 class Scores:
     """Probabilities in LABELS order; they sum to 1 ± 0.01."""
 
-    probs: tuple[float, float, float, float, float]
+    probs: tuple[float, ...]  # one per label
 
     def __getitem__(self, label: str) -> float:
         return self.probs[LABELS.index(label)]

@@ -31,8 +31,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from agent.scan import MEDIA_SUFFIXES
+
+if TYPE_CHECKING:  # watchdog itself is imported when watching starts
+    from watchdog.events import FileSystemEventHandler
+    from watchdog.observers.api import BaseObserver, ObservedWatch
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +187,8 @@ class Settler:
 @dataclass
 class _Watch:
     folder: WatchedFolder
-    handle: object | None = None  # watchdog's ObservedWatch
-    observer: object | None = None
+    handle: ObservedWatch | None = None
+    observer: BaseObserver | None = None
     inode: tuple[int, int] | None = None  # (dev, ino) of the root when the watch was set up
     polling: bool = False
     missing_since: float | None = None
@@ -208,7 +213,7 @@ class FolderWatcher:
         self.notices = notices or WatchNotices()
         self.tick_s, self.health_s, self.poll_s = tick_s, health_s, poll_s
         self._watches = [_Watch(f) for f in folders]
-        self._observer = None
+        self._observer: BaseObserver | None = None
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._overflow_hook: _OverflowHook | None = None
@@ -218,8 +223,8 @@ class FolderWatcher:
     def start(self) -> None:
         from watchdog.observers import Observer
 
-        self._observer = Observer()
-        self._observer.start()
+        self._observer = observer = Observer()
+        observer.start()
         self._overflow_hook = _OverflowHook(self._overflowed)
         for watch in self._watches:
             self._schedule(watch)
@@ -261,7 +266,8 @@ class FolderWatcher:
                 watch.missing_since = time.time()
                 self.notices.warn(f"watched folder {root} does not exist; watching for it to appear")
             return
-        handler = _Handler(self, watch.folder)
+        handler = cast("FileSystemEventHandler", _Handler(self, watch.folder))  # dispatch() is all watchdog calls
+        assert self._observer is not None, "start() first"
         try:
             watch.handle = self._observer.schedule(handler, str(root), recursive=watch.folder.recursive)
             watch.observer, watch.polling = self._observer, False

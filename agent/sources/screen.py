@@ -182,7 +182,7 @@ def to_model_input(pixels: np.ndarray, box: Box) -> np.ndarray:
     crop = pixels[box.top : box.top + box.height, box.left : box.left + box.width, 2::-1]
     step = max(1, min(crop.shape[0], crop.shape[1]) // (2 * MODEL_SIZE))
     reduced = np.ascontiguousarray(crop[::step, ::step])  # cheap pre-shrink of large regions
-    return np.asarray(Image.fromarray(reduced).resize((MODEL_SIZE, MODEL_SIZE), Image.NEAREST))
+    return np.asarray(Image.fromarray(reduced).resize((MODEL_SIZE, MODEL_SIZE), Image.Resampling.NEAREST))
 
 
 class RegionTracker:

@@ -109,7 +109,7 @@ class TkPrompts:
             window.bind("<Return>", lambda _event: done(entry.get()))
             window.bind("<Escape>", lambda _event: done(None))
             window.protocol("WM_DELETE_WINDOW", lambda: done(None))
-            window.after(int(PIN_DIALOG_TIMEOUT_S * 1000), lambda: window.winfo_exists() and done(None))
+            window.after(int(PIN_DIALOG_TIMEOUT_S * 1000), lambda: done(None) if window.winfo_exists() else None)
             self._centre(window)
             window.lift()
             # the keyboard goes to the PIN box as soon as the window is on screen (forcing the

@@ -39,4 +39,4 @@ def state_icon(state: str, size: int = 64) -> Image.Image:
     else:
         draw.rectangle([0.455 * s, 0.26 * s, 0.545 * s, 0.54 * s], fill=white)
         draw.rectangle([0.455 * s, 0.60 * s, 0.545 * s, 0.69 * s], fill=white)
-    return image.resize((size, size), Image.LANCZOS)
+    return image.resize((size, size), Image.Resampling.LANCZOS)

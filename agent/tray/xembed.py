@@ -87,10 +87,12 @@ class XembedIcon:
         asked_at = float("-inf")
 
         def paint() -> None:
+            if picture is None:  # nothing drawn yet
+                return
             geometry = window.get_geometry()
             fitted = Image.new("RGB", (geometry.width, geometry.height), BACKGROUND)
             side = min(geometry.width, geometry.height)
-            icon = picture.resize((side, side), Image.LANCZOS)
+            icon = picture.resize((side, side), Image.Resampling.LANCZOS)
             fitted.paste(icon, ((geometry.width - side) // 2, (geometry.height - side) // 2), icon)
             window.put_pil_image(gc, 0, 0, fitted)
 

@@ -45,7 +45,7 @@ def test_format_is_detected_from_content_not_extension(formats, tmp_path):
 
 def test_exif_orientation_is_applied(tmp_path):
     decoded = decode_image(media.exif_rotated_jpeg(tmp_path / "rotated.jpg"))
-    upright = np.asarray(media.photo().resize((400, 300)).resize((224, 224), Image.NEAREST)).astype(int)
+    upright = np.asarray(media.photo().resize((400, 300)).resize((224, 224), Image.Resampling.NEAREST)).astype(int)
     assert np.abs(decoded.frames[0].astype(int) - upright).mean() < 12
 
 

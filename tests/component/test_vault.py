@@ -414,7 +414,7 @@ def test_first_quarantines_racing_create_one_key_and_every_entry_restores(tmp_pa
         start.wait()
         try:
             Vault(vault_dir).quarantine(path)
-        except Exception as err:  # noqa: BLE001 - collected and asserted below
+        except Exception as err:
             failures.append(f"{path.name}: {err!r}")
 
     threads = [threading.Thread(target=quarantine, args=(path,)) for path, _ in files]

@@ -23,7 +23,8 @@ def test_dequantise_uint8_weights_in_manifest_order():
 
 
 def test_dequantise_refuses_a_shard_of_the_wrong_length():
-    manifest = [{"paths": ["x"], "weights": [{"name": "w", "shape": [3], "dtype": "float32", "quantization": {"min": 0, "scale": 1, "dtype": "uint8"}}]}]
+    quantization = {"min": 0, "scale": 1, "dtype": "uint8"}
+    manifest = [{"paths": ["x"], "weights": [{"name": "w", "shape": [3], "dtype": "float32", "quantization": quantization}]}]
     with pytest.raises(SourceError, match="manifest covers 3 bytes, shard has 4"):
         dequantise(manifest, b"\0\0\0\0")
 
