@@ -137,8 +137,8 @@ def tensor_names_of_stages(float_model_bytes: bytes, stages: tuple[str, ...] | l
     return found
 
 
-# Calibrated activation ranges are rounded outward to this many significant bits (see below).
-RANGE_BITS = 8
+# Calibrated activation ranges are rounded outward to this many significant bits (snap_calibration).
+RANGE_BITS = 9
 
 
 def snap_outward(value: float, bits: int = RANGE_BITS, up: bool = True) -> float:
@@ -158,10 +158,10 @@ def snap_calibration(calibrated: bytes, bits: int = RANGE_BITS) -> bytes:
     The calibrator runs the float graph through TFLite's CPU kernels, which pick AVX2, AVX-512
     or other code paths at run time, so a range differs in its last bits between CPU families
     (seen: ~1e-7 relative, AMD EPYC vs Intel Xeon) and every scale, zero point and bias derived
-    from it can round the other way. On a 2^-8 grid such a difference changes the bound only
-    when a grid point lies between the two values (~2e-7 / 4e-3 ≈ 5e-5 per bound); the ranges
-    widen by at most 0.4 %, well inside int8's own step.
-    """
+    from it can round the other way. On a grid of 9 significant bits such a difference changes
+    the bound only when a grid point lies between the two values (~2e-7 / 2e-3 ≈ 1e-4 per
+    bound); the ranges widen by at most 0.2 %, well inside int8's own step. Why 9 bits:
+    converters/README.md ("What is bit-reproducible")."""
     from tensorflow.lite.tools import flatbuffer_utils
 
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(calibrated))

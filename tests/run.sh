@@ -63,7 +63,7 @@ export VEIL_REQUIRE_BACKENDS=litert,tflite_runtime,tensorflow
 export VEIL_REQUIRE_TOOLS=ffmpeg,ffprobe,xvfb,xwininfo,trayer,xdotool,node,npm,systemd-analyze,desktop-file-validate
 started=$(date +%s)
 status=0
-# -rs: the reason for every skip is printed (under CI=true a skip fails the run anyway).
-.venv-test/bin/python -m pytest -q -rs -p no:cacheprovider "$@" || status=$?
+# -rfEs: failures, errors and the reason for every skip in the summary (under CI=true a skip fails anyway).
+.venv-test/bin/python -m pytest -q -rfEs -p no:cacheprovider "$@" || status=$?
 echo "tests/run.sh: suite wall time $(( $(date +%s) - started )) s on $(nproc) cores"
 exit "$status"
