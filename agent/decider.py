@@ -13,30 +13,29 @@ again), and the audit row is written unless the log already has it.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import stat
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from agent.actions.blur import BlurError, blurred
-from agent.audit import AuditLog, AuditRecord, tail
+from agent.actions.blur import BlurError
+from agent.actions.files import FileActions, audited_action
+from agent.audit import AuditRecord, tail
 from agent.classifier import Classifier
 from agent.classifier.scores import Scores
 from agent.decode import DecodeLimits, read_error_message
 from agent.faults import kill_point
-from agent.fsutil import sha256_file
+from agent.fsutil import display_path, sha256_file
+from agent.outcome import MOVING_ACTIONS, ActionName, Outcome, action_name
 from agent.policy import Profile, decide
 from agent.scan import ScanItem, ScanResult, classify_prepared, prepare_file
-from agent.scan_output import display_path, scan_record
 from agent.state import Identity, KnownContent, StateDB
-from agent.vault import Vault, VaultError, new_entry_id
+from agent.vault import VaultError, new_entry_id
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +45,6 @@ def _identity_now(path: Path) -> Identity | None:
         return Identity.of(os.lstat(path))
     except OSError:
         return None
-
-
-def _audit_action(flagged: bool, action: str) -> str:
-    """The audit row's action: what was done, and ``log`` for a flagged file left in place."""
-    return "log" if action == "none" and flagged else action
 
 
 class LockedClassifier:
@@ -67,24 +61,14 @@ class LockedClassifier:
             return self._classifier.classify(frames)
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one file (for counters, ``--once``'s exit code and tests)."""
-
-    path: Path
-    decision: str  # benign | malign | error | ignored | standin | allowed (restored by a parent)
-    action: str = "none"
-    detail: str = ""
-
-
 class FileDecider:
-    def __init__(self, classifier: Classifier, state: StateDB, audit: AuditLog, vault: Vault,
-                 profile: Callable[[], Profile], log_benign: bool = False, ignored: tuple[Path, ...] = (),
-                 limits: DecodeLimits = DecodeLimits(), on_outcome: Callable[[Outcome], None] | None = None):
+    def __init__(self, classifier: Classifier, state: StateDB, actions: FileActions, profile: Callable[[], Profile],
+                 ignored: tuple[Path, ...] = (), limits: DecodeLimits = DecodeLimits(),
+                 on_outcome: Callable[[Outcome], None] | None = None):
         self.classifier = LockedClassifier(classifier)
-        self.state, self.audit, self.vault = state, audit, vault
+        self.state, self.actions = state, actions
+        self.audit = actions.audit
         self.profile = profile
-        self.log_benign = log_benign
         self.ignored = ignored
         self.limits = limits
         self.on_outcome = on_outcome or (lambda outcome: None)
@@ -121,17 +105,17 @@ class FileDecider:
             return None  # still being written after all: its next event (or the reconcile) brings it back
         if self.state.is_standin(sha):
             self.state.record(path, identity, sha, "standin", None, "none")
-            return Outcome(path, "standin")
+            return Outcome(display_path(path), "standin", path=path)
         if self.state.is_allowed(sha):
             self.state.record(path, identity, sha, "allowed", None, "none")
-            return Outcome(path, "allowed")
+            return Outcome(display_path(path), "allowed", path=path)
         known = self.state.known_content(sha)
         if known is None:
             prepared = prepare_file(ScanItem(path, explicit=False), self.limits)
             result = classify_prepared(prepared, self.classifier, self.profile())
             if result is None:
                 self.state.record(path, identity, sha, "ignored", None, "none")
-                return Outcome(path, "ignored")
+                return Outcome(display_path(path), "ignored", path=path)
             if _identity_now(path) != identity:
                 return None  # changed while decoded: judged again once it settles
             if result.prediction == "error":
@@ -143,55 +127,44 @@ class FileDecider:
         decision = decide(known.scores, profile)
         result = ScanResult(path, decision.prediction, (time.perf_counter() - started) * 1000, decision, known.scores,
                             known.frames, known.worst_frame, known.note)
-        action = profile.actions.get("video" if known.video else "folder", "log") if decision.flagged else "none"
+        kind = "video" if known.video else "folder"
+        action = action_name(profile.actions.get(kind, "log"), f"profiles.{profile.name}.actions.{kind}") if decision.flagged else "none"
         return self._act(path, identity, sha, result, profile, action)
 
     # -- acting, exactly once -------------------------------------------------------------
 
-    def _act(self, path: Path, identity: Identity, sha: str, result: ScanResult, profile: Profile, action: str) -> Outcome:
+    def _act(self, path: Path, identity: Identity, sha: str, result: ScanResult, profile: Profile, action: ActionName) -> Outcome:
         assert result.decision is not None  # _decide made it
         malign, decision = result.decision.malign, result.decision.prediction
-        moves = action in ("quarantine", "blur")
-        audited = result.flagged or self.log_benign or action != "none"
-        if not audited:
-            self.state.record(path, identity, sha, decision, malign, action)
-            return Outcome(path, decision, action)
+        moves = result.flagged and action in MOVING_ACTIONS
+        done = action if moves else audited_action(result.flagged, action)
+        subject = display_path(path)
+        if not self.actions.wants_row(result):
+            self.state.record(path, identity, sha, decision, malign, done)
+            return Outcome(subject, decision, done, "", "folder", path)
         entry_id = new_entry_id() if moves else ""
         detail = f"vault entry {entry_id}" if moves else ""  # on record before the move, to find it after a kill
-        self.state.record(path, identity, sha, decision, malign, action, detail, status="acting")
+        self.state.record(path, identity, sha, decision, malign, done, detail, status="acting")
         kill_point("folder:decided")
         if moves:
             try:
-                self.vault.quarantine(path, {"malign": malign, "profile": profile.name, "action": action,
-                                             "source": "folder"},
-                                      stand_in=self._blurred if action == "blur" else None, entry_id=entry_id, content_sha=sha)
+                self.actions.move(result, profile, action, entry_id=entry_id, content_sha=sha)
             except (VaultError, BlurError) as err:
-                detail = f"{action} failed: {err}"
-                log.warning("%s: not %s: %s", display_path(path), "blurred" if action == "blur" else "quarantined", err)
-                self.audit.append(scan_record(result, profile, self.model, "none", detail, error=True, sha256=sha, source="folder"))
-                self.state.record(path, identity, sha, decision, malign, "none", detail)
-                return Outcome(path, "error", "none", detail)
+                outcome = self.actions.failed(result, profile, action, err, sha256=sha)
+                self.state.record(path, identity, sha, decision, malign, "none", outcome.detail)
+                return outcome
         kill_point("folder:acted")
-        self.audit.append(scan_record(result, profile, self.model, _audit_action(result.flagged, action), detail, sha256=sha,
-                                      source="folder"))
+        self.actions.record(result, profile, done, detail, sha256=sha)
         kill_point("folder:audited")
         self.state.finish(path)
-        return Outcome(path, decision, action, detail)
-
-    def _blurred(self, content: bytes) -> bytes:
-        """The blur stand-in, its hash on record before it is written: Veil's own output is
-        never judged again, even after a kill between writing it and the audit row."""
-        stand_in = blurred(content)
-        self.state.add_standin(hashlib.sha256(stand_in).hexdigest())
-        return stand_in
+        return Outcome(subject, decision, done, detail, "folder", path)
 
     def _error(self, path: Path, identity: Identity, sha: str, message: str, started: float) -> Outcome:
-        profile = self.profile()
         result = ScanResult(path, "error", (time.perf_counter() - started) * 1000, error=message)
         self.state.record(path, identity, sha, "error", None, "none", message, status="acting")
-        self.audit.append(scan_record(result, profile, self.model, "none", message, error=True, sha256=sha, source="folder"))
+        self.actions.record(result, self.profile(), "none", message, error=True, sha256=sha)
         self.state.finish(path)
-        return Outcome(path, "error", "none", message)
+        return Outcome(display_path(path), "error", "none", message, "folder", path)
 
     # -- after a kill ---------------------------------------------------------------------
 
@@ -215,7 +188,7 @@ class FileDecider:
             if (subject, row.sha256) not in logged:  # every acting row is one that gets an audit row
                 profile = self.profile()
                 self.audit.append(AuditRecord(
-                    "folder", subject, decision=row.decision, action=_audit_action(row.decision == "malign", row.action),
+                    "folder", subject, decision=row.decision, action=audited_action(row.decision == "malign", action_name(row.action, "state")),
                     detail=f"{row.detail} (recorded after an interrupted run)".strip(), sha256=row.sha256,
                     profile=profile.name, model=self.model,
                     malign=f"{row.malign:.4f}" if row.malign is not None else "", threshold=f"{profile.threshold:.2f}"))

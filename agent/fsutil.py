@@ -75,3 +75,8 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def display_path(path: Path) -> str:
+    """The path as text; bytes that are not UTF-8 are shown as \\xNN instead of failing."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")

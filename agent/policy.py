@@ -7,6 +7,7 @@ A profile turns the five probabilities into one number and one decision (INTERFA
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from agent.classifier.scores import LABELS, Scores
 
@@ -36,7 +37,7 @@ BUILTIN_PROFILES: dict[str, Profile] = {
 
 @dataclass(frozen=True)
 class Decision:
-    prediction: str  # "benign" | "malign"
+    prediction: Literal["benign", "malign"]
     malign: float
     profile: str
 

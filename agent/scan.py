@@ -22,6 +22,7 @@ from pathlib import Path
 from agent.classifier import FrameClassifier
 from agent.classifier.scores import Scores
 from agent.decode import DecodedImage, DecodeError, DecodeLimits, decode_image, read_error_message, sniff
+from agent.outcome import Prediction
 from agent.policy import Decision, Profile, decide, worst_frame
 
 # In a folder, a file is scanned if its content says it is an image or video (see decode.sniff)
@@ -41,7 +42,7 @@ class ScanItem:
 @dataclass(frozen=True)
 class ScanResult:
     path: Path
-    prediction: str  # "benign" | "malign" | "error"
+    prediction: Prediction
     latency_ms: float
     decision: Decision | None = None
     scores: Scores | None = None  # of the worst frame

@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
-from pathlib import Path
 from typing import IO, Any
 
-from agent.audit import AuditRecord
 from agent.classifier.scores import LABELS
-from agent.fsutil import sha256_file
-from agent.policy import Profile
+from agent.fsutil import display_path
 from agent.scan import ScanResult
 
 _FILE_WIDTH = 48  # rows stream out, so the column cannot be sized to the longest path
 CSV_COLUMNS = ("file", "prediction", "latency_ms", "benign", "malign", *LABELS, "frames", "worst_frame", "error")
-
-
-def display_path(path: Path) -> str:
-    """The path as text; bytes that are not UTF-8 are shown as \\xNN instead of failing."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _row(result: ScanResult) -> dict[str, Any]:
@@ -38,33 +29,6 @@ def _row(result: ScanResult) -> dict[str, Any]:
         "worst_frame": result.worst_frame,
         "error": result.error,
     }
-
-
-def _file_sha256(path: Path) -> str:
-    try:
-        return sha256_file(path)
-    except OSError:
-        return ""  # vanished or unreadable: the row says so in its decision
-
-
-def scan_record(result: ScanResult, profile: Profile, model: str, action: str = "log", detail: str = "",
-                error: bool = False, sha256: str | None = None, source: str = "scan") -> AuditRecord:
-    """The audit row for a classified file (``veil scan --action``, the folder watcher)."""
-    decision = result.decision
-    failed = error or result.prediction == "error"
-    return AuditRecord(
-        source=source,
-        subject=display_path(result.path),
-        decision="error" if failed else (decision.prediction if decision else ""),
-        action=action,
-        detail=detail or result.error or "",
-        sha256=_file_sha256(result.path) if sha256 is None else sha256,
-        profile=profile.name,
-        model=model,
-        malign=f"{decision.malign:.4f}" if decision else "",
-        threshold=f"{profile.threshold:.2f}",
-        latency_ms=f"{result.latency_ms:.1f}",
-    )
 
 
 class ResultWriter:

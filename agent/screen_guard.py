@@ -21,6 +21,7 @@ import numpy as np
 from agent.actions.overlay import Overlay, OverlayUnavailable, blurred_copy
 from agent.audit import AuditLog, AuditRecord
 from agent.config import ScreenSection
+from agent.outcome import Outcome, action_name
 from agent.policy import Profile, Smoother, decide
 from agent.sources.screen import RegionTracker, ScreenUnavailable, WindowLister, glance, grab, open_capture, to_model_input
 
@@ -51,13 +52,13 @@ class _Monitor:
 
 class ScreenGuard:
     def __init__(self, section: ScreenSection, classifier, profile: Callable[[], Profile], audit: AuditLog, model: str,
-                 on_event: Callable[[str, bool], None] | None = None, paused: Callable[[], bool] = lambda: False):
+                 on_outcome: Callable[[Outcome], None] | None = None, paused: Callable[[], bool] = lambda: False):
         self.section = section
         self.classifier = classifier
         self.profile = profile
         self.audit = audit
         self.model = model
-        self.on_event = on_event or (lambda message, flagged: None)
+        self.on_outcome = on_outcome or (lambda outcome: None)
         self.paused = paused  # while paused (with the PIN) nothing is sampled and no cover shown
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -178,8 +179,8 @@ class ScreenGuard:
             self._end_episode(monitor, "content gone")
 
     def _act_start(self, monitor: _Monitor, episode: Episode, shot, profile: Profile) -> None:
-        action = profile.actions.get("screen", "blur")
-        self.on_event(f"screen {monitor.number}: flagged ({episode.label} {episode.peak:.2f}); {action}", True)
+        action = action_name(profile.actions.get("screen", "blur"), f"profiles.{profile.name}.actions.screen")
+        self.on_outcome(Outcome(f"screen:{monitor.number}", "malign", action, f"flagged ({episode.label} {episode.peak:.2f})", "screen"))
         if action != "blur":
             return
         try:
@@ -204,7 +205,7 @@ class ScreenGuard:
         if self._overlay is not None and monitor.number in self._overlay.shown:
             self._overlay.hide(monitor.number)
         monitor.overlay_glance = monitor.overlay_telling = None
-        self.on_event(f"screen {monitor.number}: clear", False)
+        self.on_outcome(Outcome(f"screen:{monitor.number}", "benign", "none", f"clear; {why}", "screen"))
         if action == "none":
             return  # the profile asks for nothing, not even a row
         ended = time.time()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agent.audit import readable
+from agent.facade import AgentFacade
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class Prompts(Protocol):
 
 
 class Controls:
-    def __init__(self, app: Any, prompts: Prompts, quit: Callable[[str], None], about: Callable[[], list[str]]):
+    def __init__(self, app: AgentFacade, prompts: Prompts, quit: Callable[[str], None], about: Callable[[], list[str]]):
         self.app = app
         self.prompts = prompts
         self._quit = quit
@@ -137,7 +138,7 @@ class Controls:
                           "what is flagged is handled as in a watched folder and written to the audit log.")
 
     def _open_quarantine(self) -> None:
-        from agent.scan_output import display_path
+        from agent.fsutil import display_path
         from agent.vault import VaultError
 
         granted = self._authorised("open the quarantine")

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from agent.facade import AgentFacade
 from agent.tray.controls import Controls
 from agent.tray.dialogs import TkPrompts
 from agent.tray.icons import state_icon
@@ -84,7 +85,7 @@ def _constant(value: bool) -> Callable[[Any], bool]:
 
 
 class TrayIcon:
-    def __init__(self, app: Any, quit: Callable[[str], None], about: Callable[[], list[str]],
+    def __init__(self, app: AgentFacade, quit: Callable[[str], None], about: Callable[[], list[str]],
                  say: Callable[[str], None] = lambda line: None):
         self.app = app
         self.say = say

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.facade import Status
+
 BLOCKED_SHOW_S = 60.0  # how long the icon says "blocked" after something was blocked
 
 
@@ -22,15 +24,15 @@ class MenuEntry:
     separator_before: bool = False
 
 
-def tray_state(status: dict[str, Any], now: float | None = None) -> str:
+def tray_state(status: Status, now: float | None = None) -> str:
     now = time.time() if now is None else now
-    if status["state"] == "failed":
+    if status.state == "failed":
         return "error"
-    if status["state"] == "paused":
+    if status.state == "paused":
         return "paused"
-    if status.get("trouble"):
+    if status.trouble:
         return "error"  # some files are not protected yet: the parent should look
-    if status.get("last_flag_at") and now - status["last_flag_at"] < BLOCKED_SHOW_S:
+    if status.last_flag_at and now - status.last_flag_at < BLOCKED_SHOW_S:
         return "blocked"
     return "protecting"
 
@@ -39,21 +41,21 @@ def _clock(ts: float) -> str:
     return time.strftime("%H:%M", time.localtime(ts))
 
 
-def tray_title(status: dict[str, Any], state: str) -> str:
+def tray_title(status: Status, state: str) -> str:
     """``Veil — protecting (child)`` and the like (INTERFACES.md: the title starts with Veil)."""
-    profile = status["profile"]
+    profile = status.profile
     if state == "paused":
-        return f"Veil — paused until {_clock(status['paused_until'])} ({profile})"
+        return f"Veil — paused until {_clock(status.paused_until or 0)} ({profile})"
     if state == "blocked":
         return f"Veil — blocked just now ({profile})"
-    if state == "error" and status.get("failure"):
-        return f"Veil — not protecting: {status['failure']} ({profile})"
+    if state == "error" and status.failure:
+        return f"Veil — not protecting: {status.failure} ({profile})"
     if state == "error":
-        return f"Veil — trouble: {status.get('trouble') or 'error'} ({profile})"
+        return f"Veil — trouble: {status.trouble or 'error'} ({profile})"
     return f"Veil — protecting ({profile})"
 
 
-def _short_paths(paths: list[str], home: str) -> str:
+def _short_paths(paths: tuple[str, ...], home: str) -> str:
     shown = [("~" + p[len(home):]) if home and p.startswith(home) else p for p in paths[:3]]
     more = f" and {len(paths) - 3} more" if len(paths) > 3 else ""
     return ", ".join(shown) + more if shown else "no folders"
@@ -64,21 +66,21 @@ def _choosing(controls: Any, profile: str) -> Callable[[], None]:
     return lambda: controls.set_profile(profile)
 
 
-def build_menu(status: dict[str, Any], controls: Any, home: str = "") -> list[MenuEntry]:
+def build_menu(status: Status, controls: Any, home: str = "") -> list[MenuEntry]:
     """The menu for this status; ``controls`` provides the actions (agent/tray/controls.py)."""
     state = tray_state(status)
     headline = tray_title(status, state).removeprefix("Veil — ")
-    last = status.get("last_event") or "nothing blocked since start"
+    last = status.last_event or "nothing blocked since start"
     return [
         MenuEntry(f"Veil: {headline}", enabled=False),
-        MenuEntry(f"Watching {_short_paths(status['watching'], home)}; {status['screen']}", enabled=False),
+        MenuEntry(f"Watching {_short_paths(status.watching, home)}; {status.screen}", enabled=False),
         MenuEntry(f"Last: {last}", enabled=False),
         MenuEntry("Pause for 15 minutes", lambda: controls.pause(15), separator_before=True),
         MenuEntry("Pause for 1 hour", lambda: controls.pause(60)),
         MenuEntry("Resume protection", controls.resume, enabled=state == "paused"),
         MenuEntry("Profile", children=[
-            MenuEntry(name, _choosing(controls, name), checked=name == status["profile"])
-            for name in status["profiles"]
+            MenuEntry(name, _choosing(controls, name), checked=name == status.profile)
+            for name in status.profiles
         ]),
         MenuEntry("Scan a folder…", controls.scan_folder, separator_before=True),
         MenuEntry("Open quarantine…", controls.open_quarantine),

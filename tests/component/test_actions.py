@@ -1,13 +1,14 @@
 """Actions under faults: a full disk, a file deleted between decision and action, blur end to end."""
 
 import csv
+import hashlib
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from agent.actions.apply import ScanActions
+from agent.actions.files import FileActions
 from agent.audit import AuditLog, verify
 from agent.policy import BUILTIN_PROFILES
 from agent.scan import scan
@@ -30,10 +31,13 @@ def _flagged(tmp_path: Path, classifier, name: str = "porn-a"):
 def test_file_deleted_between_decision_and_action(tmp_path, classifier):
     path, result = _flagged(tmp_path, classifier)
     audit = AuditLog(tmp_path / "audit.csv")
-    actions = ScanActions("quarantine", audit, Vault(tmp_path / "vault"), CHILD, "m")
+    warnings: list[str] = []
+    actions = FileActions(audit, Vault(tmp_path / "vault"), "m", "scan", warn=warnings.append)
     path.unlink()
-    warning = actions.apply(result)
-    assert warning and "vanished" in warning and "\n" not in warning
+    outcome = actions.apply(result, CHILD, "quarantine")
+    [warning] = warnings
+    assert "vanished" in warning and "\n" not in warning and "not quarantined" in warning
+    assert (outcome.decision, outcome.action) == ("error", "none")
     [row] = list(csv.DictReader((tmp_path / "audit.csv").open(newline="")))
     assert (row["decision"], row["action"]) == ("error", "none") and "quarantine failed" in row["detail"]
     assert verify(tmp_path / "audit.csv").ok
@@ -44,8 +48,12 @@ def test_blur_action_leaves_a_stand_in_and_audits(tmp_path, classifier):
     original = path.read_bytes()
     audit = AuditLog(tmp_path / "audit.csv")
     vault = Vault(tmp_path / "vault")
-    assert ScanActions("blur", audit, vault, CHILD, "m").apply(result) is None
+    standins: list[str] = []
+    outcome = FileActions(audit, vault, "m", "scan", on_standin=standins.append).apply(result, CHILD, "blur")
+    assert (outcome.decision, outcome.action) == ("malign", "blur")
     assert path.exists() and path.read_bytes() != original
+    # the stand-in was registered as Veil's own output, by the hash of what is now at the path
+    assert standins == [hashlib.sha256(path.read_bytes()).hexdigest()]
     [after] = list(scan([path], classifier, CHILD, threads=1))
     assert after.prediction == "benign"
     [row] = list(csv.DictReader((tmp_path / "audit.csv").open(newline="")))
@@ -53,6 +61,28 @@ def test_blur_action_leaves_a_stand_in_and_audits(tmp_path, classifier):
     [entry] = vault.entries(vault.keyring.unlock(None))
     vault.restore(entry.id, vault.keyring.unlock(None))
     assert path.read_bytes() == original
+
+
+def test_rows_say_what_was_done_whoever_writes_them(tmp_path, classifier):
+    """The scan CLI and the agent act through one layer: a flagged file left in place is
+    ``log``, a benign or unreadable one ``none``; benign rows only with log_benign."""
+    flagged_path, flagged = _flagged(tmp_path, classifier)
+    benign_path = tmp_path / "in" / "photo.jpg"
+    shutil.copy(sorted((REPO / "tests" / "fixtures" / "photos").glob("*.jpg"))[0], benign_path)
+    broken_path = tmp_path / "in" / "broken.jpg"
+    broken_path.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    results = {r.path.name: r for r in scan([benign_path, broken_path], classifier, CHILD, threads=1)}
+    assert results["photo.jpg"].prediction == "benign" and results["broken.jpg"].prediction == "error"
+    for log_benign in (False, True):
+        audit_file = tmp_path / f"audit-{log_benign}.csv"
+        actions = FileActions(AuditLog(audit_file), None, "m", "scan", log_benign=log_benign)
+        outcomes = [actions.apply(r, CHILD, "log") for r in (flagged, results["photo.jpg"], results["broken.jpg"])]
+        assert [(o.decision, o.action) for o in outcomes] == [("malign", "log"), ("benign", "none"), ("error", "none")]
+        rows = {Path(r["subject"]).name: (r["decision"], r["action"]) for r in csv.DictReader(audit_file.open(newline=""))}
+        expected = {flagged_path.name: ("malign", "log"), "broken.jpg": ("error", "none")}
+        if log_benign:
+            expected["photo.jpg"] = ("benign", "none")
+        assert rows == expected
 
 
 _FULL_DISK = """

@@ -185,7 +185,7 @@ def test_inotify_limit_falls_back_to_polling(tmp_path, monkeypatch):
     try:
         shutil.copy(CANARY, folder / "c.png")
         assert wait_until(lambda: not (folder / "c.png").exists(), 30)
-        assert any("(polling)" in w for w in app.status()["watching"])
+        assert any("(polling)" in w for w in app.status().watching)
     finally:
         app.stop()
     warnings = [r["detail"] for r in audit_of(tmp_path / "data") if r["subject"] == "error"]
@@ -266,29 +266,27 @@ def test_videos_follow_actions_video_even_as_duplicates(tmp_path):
     assert not (folder / "a.mp4").exists() and not (folder / "b.mp4").exists() and (folder / "c.png").exists()
 
 
-def _in_process_app(tmp_path, folder):
+def _in_process_app(tmp_path, folder, **intervals):
     from agent.app import App
     from agent.config import load_config
+    from agent.loops import Intervals
 
-    return App(load_config(write_config(tmp_path, [folder])))
+    return App(load_config(write_config(tmp_path, [folder])), intervals=Intervals(**intervals))
 
 
-def test_a_pause_ends_on_its_own_and_what_came_meanwhile_is_decided(tmp_path, monkeypatch):
-    import agent.app
-
-    monkeypatch.setattr(agent.app, "HEARTBEAT_S", 0.2)
+def test_a_pause_ends_on_its_own_and_what_came_meanwhile_is_decided(tmp_path):
     folder = tmp_path / "w"
     folder.mkdir()
-    app = _in_process_app(tmp_path, folder)
+    app = _in_process_app(tmp_path, folder, retry_check_s=0.2)
     app.start()
     try:
         app.pause(0.02)  # 1.2 s
-        assert app.status()["state"] == "paused"
+        assert app.status().state == "paused"
         shutil.copy(CANARY, folder / "during-pause.png")
         time.sleep(0.8)
         assert (folder / "during-pause.png").exists()  # paused: left alone
         assert wait_until(lambda: not (folder / "during-pause.png").exists(), 15)  # resumed by itself, then walked
-        assert app.status()["state"] == "protecting"
+        assert app.status().state == "protecting"
     finally:
         app.stop()
     events = [r["subject"] for r in audit_of(tmp_path / "data") if r["source"] == "agent"]
@@ -426,10 +424,10 @@ def test_the_status_names_files_waiting_for_room_until_they_are_handled(tmp_path
     try:
         filler = _fill(small_disk)
         shutil.copy(CANARY, folder / "a.png")
-        assert wait_until(lambda: app.status()["trouble"].startswith("1 file not handled yet ("), 60), app.status()
-        assert "full" in app.status()["trouble"] and tray_state(app.status()) == "error"
+        assert wait_until(lambda: app.status().trouble.startswith("1 file not handled yet ("), 60), app.status()
+        assert "full" in app.status().trouble and tray_state(app.status()) == "error"
         filler.unlink()
-        assert wait_until(lambda: app.status()["trouble"] == "", 60), app.status()
+        assert wait_until(lambda: app.status().trouble == "", 60), app.status()
         assert not (folder / "a.png").exists() and tray_state(app.status()) == "blocked"
     finally:
         app.stop("test over")

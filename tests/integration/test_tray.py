@@ -170,16 +170,16 @@ def test_pin_guards_pause_profile_and_quit_and_the_menu_drives_the_app(desktop, 
     choose(desktop, running, "Pause for 15 minutes")
     enter_pin(desktop, "1111")
     assert wait_until(lambda: len(agent_rows(data, "pin-failed")) == 1, 10)
-    assert app.status()["state"] == "protecting"
+    assert app.status().state == "protecting"
     enter_pin(desktop, PIN)  # the dialog asks again, saying the PIN was wrong
-    assert wait_until(lambda: app.status()["state"] == "paused", 10)
+    assert wait_until(lambda: app.status().state == "paused", 10)
     assert "with the PIN" in agent_rows(data, "pause")[0]["detail"]
     assert wait_until(lambda: title(desktop).startswith("Veil — paused until "), 5)
     assert wait_until(lambda: icon_state(desktop) == "paused", 5)
 
     # resuming adds protection: no PIN asked
     choose(desktop, running, "Resume protection")
-    assert wait_until(lambda: app.status()["state"] == "protecting", 10)
+    assert wait_until(lambda: app.status().state == "protecting", 10)
     assert desktop.mapped("veil-pin") == 0
     assert wait_until(lambda: icon_state(desktop) == "protecting", 5)
 
@@ -333,7 +333,7 @@ def test_closing_while_the_folder_chooser_is_open_stops_at_once(desktop, watched
     running.close("quit (SIGTERM)")  # asserts the tray thread ended
     assert desktop.mapped("TkChooseDir") == 0
     assert not running.tray.controls._thread.is_alive()
-    assert running.app.status()["last_event"] == ""  # nothing was scanned
+    assert running.app.status().last_event == ""  # nothing was scanned
 
 
 def test_scanning_a_folder_chosen_in_the_chooser_acts_like_a_watched_one(tmp_path, watched, desktop, running):
@@ -355,4 +355,4 @@ def test_scanning_a_folder_chosen_in_the_chooser_acts_like_a_watched_one(tmp_pat
     assert wait_until(lambda: running.app.state.lookup(other / "photo.jpg") is not None, 10)
     assert (other / "photo.jpg").read_bytes() == PHOTO.read_bytes()
     # the file goes into the vault a moment before the status hears of it
-    assert wait_until(lambda: running.app.status()["last_event"].endswith("c.png: malign, quarantine"), 10)
+    assert wait_until(lambda: running.app.status().last_event.endswith("c.png: malign, quarantine"), 10)

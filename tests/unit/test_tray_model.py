@@ -4,15 +4,15 @@ import time
 
 import numpy as np
 
+from agent.facade import Status
 from agent.tray.icons import STATE_COLOURS, STATES, state_icon
 from agent.tray.menu import BLOCKED_SHOW_S, build_menu, tray_state, tray_title
 from agent.tray.xembed import latin1
 
 
 def status(**changes):
-    base = {"state": "protecting", "profile": "child", "profiles": ["child", "teen", "adult"], "paused_until": None,
-            "watching": ["/home/ana/Downloads"], "screen": "screen: off", "last_event": "", "last_flag_at": None, "failure": "", "trouble": ""}
-    return {**base, **changes}
+    return Status(**{"state": "protecting", "profile": "child", "profiles": ("child", "teen", "adult"),
+                     "watching": ("/home/ana/Downloads",), **changes})
 
 
 class Recorder:

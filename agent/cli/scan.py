@@ -1,0 +1,60 @@
+"""``veil scan``: classify files and folders; ``--action`` acts through agent/actions/files.py."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from agent.cli.common import config_of, open_audit, open_vault
+from agent.errors import EXIT_OK
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    import os
+
+    from agent.actions.files import FileActions
+    from agent.classifier import default_threads, open_classifier
+    from agent.errors import EXIT_FLAGGED, EXIT_UNREADABLE, FatalError
+    from agent.outcome import MOVING_ACTIONS
+    from agent.scan import scan
+    from agent.scan_output import Progress, ResultWriter
+    from agent.state import StateDB
+
+    if args.threads < 0:
+        raise FatalError("--threads must be >= 0")
+    config = config_of(args)
+    profile = config.profile(args.profile)
+    threads = args.threads or default_threads()
+    audit = open_audit(config) if args.action != "none" else None
+    vault = open_vault(config, audit) if audit is not None and args.action in MOVING_ACTIONS else None
+    # Blurred stand-ins are Veil's own output: on record where a running agent looks, so it never judges them.
+    state = StateDB(config.data_path / "state.sqlite3") if args.action == "blur" else None
+    output = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
+    flagged = unreadable = False
+    progress = Progress()
+    try:
+        with open_classifier(config.model) as classifier:
+            actions = None if audit is None else FileActions(
+                audit, vault, classifier.model.name, "scan", log_benign=config.audit.log_benign,
+                on_standin=state.add_standin if state is not None else None, warn=lambda line: print(f"veil: {line}", file=sys.stderr))
+            writer = ResultWriter(output, args.format)
+            results = scan([Path(os.path.expanduser(p)) for p in args.paths], classifier, profile, threads, not args.no_recursive)
+            try:
+                for result in results:
+                    writer.write(result)
+                    progress.update(result)
+                    if actions is not None:
+                        actions.apply(result, profile, args.action)
+                    flagged |= result.flagged
+                    unreadable |= result.prediction == "error"
+            finally:
+                results.close()
+    finally:
+        progress.close()
+        if state is not None:
+            state.close()
+        if args.output:
+            output.close()
+    return EXIT_FLAGGED if flagged else EXIT_UNREADABLE if unreadable else EXIT_OK
+

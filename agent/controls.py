@@ -1,0 +1,91 @@
+"""The parent's controls over the quarantine and the PIN, each with its audit row: the tray
+(through the running agent) and the command line use these same calls, so a restore or a wrong
+PIN reads the same in the audit log whoever made it. Asking for the PIN is the caller's job
+(a Tk dialog, a terminal prompt); checking and recording it is done here.
+
+Pause and profile belong to the running agent (agent/app.py): only it has a state to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import cast
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from agent.audit import AuditLog, AuditRecord
+from agent.fsutil import display_path
+from agent.outcome import Source
+from agent.state import StateDB
+from agent.vault import Entry, PinError, Vault
+
+
+class ParentControls:
+    def __init__(self, vault: Vault, audit: AuditLog, state: Callable[[], StateDB], profile: Callable[[], str] = lambda: ""):
+        self.vault, self.audit = vault, audit
+        self._state = state  # opened when a restore needs it: the CLI has no agent's database open
+        self._profile = profile
+
+    @property
+    def pin_set(self) -> bool:
+        return self.vault.keyring.path.exists() and self.vault.keyring.pin_set
+
+    def unlock(self, pin: str | None, purpose: str) -> X25519PrivateKey:
+        """The vault's private key for ``pin``; a wrong one is audited (``pin-failed``) and
+        raised as PinError, with the lock-out the keyring imposes after repeated failures."""
+        self.vault.keyring.ensure()
+        try:
+            return self.vault.keyring.unlock(pin)
+        except PinError as err:
+            self._row("pin-failed", f"{purpose}: {err}")
+            raise
+
+    def entries(self, private: X25519PrivateKey) -> list[Entry]:
+        return self.vault.entries(private)
+
+    def restore(self, entry_id: str, private: X25519PrivateKey, to: Path | None = None, by: str = "") -> Path:
+        """Put a quarantined file back (VaultError, one line, if it cannot be). Its content is
+        then allowed: restoring with the PIN is a parent's decision, which a running agent must
+        not undo by quarantining the file again. Audited under the source that quarantined it."""
+        state = self._state()
+        allowed: list[str] = []
+        sources: list[Source] = []
+
+        def allow(entry: Entry) -> None:  # on record before the file is back, so the watcher leaves it be
+            state.allow(entry.content_sha256, f"restored from vault entry {entry_id}")
+            allowed.append(entry.content_sha256)
+            sources.append(cast(Source, entry.meta.get("source") or "folder"))
+
+        try:
+            target = self.vault.restore(entry_id, private, to, before_write=allow)
+        except Exception:
+            for sha in allowed:
+                state.disallow(sha)
+            raise
+        self.audit.append(AuditRecord(sources[0] if sources else "folder", display_path(target), action="restore",
+                                      profile=self._profile(), detail=f"restored from vault entry {entry_id}" + (f"; {by}" if by else "")))
+        return target
+
+    def purge(self, older_than_days: float) -> int:
+        removed = self.vault.purge(older_than_days)
+        self._row("config", f"quarantine purge: {removed} entries older than {older_than_days:g} days")
+        return removed
+
+    def set_pin(self, current: str | None, new: str) -> None:
+        self._pin_change("set", lambda: self.vault.keyring.set_pin(current, new))
+
+    def clear_pin(self, current: str | None) -> None:
+        self._pin_change("clear", lambda: self.vault.keyring.clear_pin(current))
+
+    def _pin_change(self, what: str, change: Callable[[], None]) -> None:
+        self.vault.keyring.ensure()
+        try:
+            change()
+        except PinError:
+            self._row("pin-failed", f"wrong or missing PIN for pin {what}")
+            raise
+        self._row("config", f"PIN {'set' if what == 'set' else 'cleared'}")
+
+    def _row(self, event: str, detail: str) -> None:
+        self.audit.append(AuditRecord("agent", event, detail=detail, profile=self._profile()))
