@@ -107,12 +107,12 @@ class App:
         self.watcher: FolderWatcher | None = None
         if not self.once:
             notices = WatchNotices(warn=lambda message: self._agent_row("error", message), reconcile=self._request_reconcile)
-            self.watcher = FolderWatcher(self.folders, self._submit, notices)
+            self.watcher = FolderWatcher(self.folders, self._submit, notices, stalled_s=self.config.agent.stalled_download_s)
         # existing files: all of them with scan_existing (and always for --once); otherwise only
         # what appeared since Veil first watched (files that came while it was stopped or killed)
         walks = [(f, 0.0 if (self.once or w.scan_existing) else first_start) for f, w in zip(self.folders, self.config.watch)]
         self.reconciler = Reconciler(walks, self.state, self._submit, self.watcher.settler.changed if self.watcher else None,
-                                     self.intervals.reconcile_s, once=self.once)
+                                     self.intervals.reconcile_s, once=self.once, stalled_s=self.config.agent.stalled_download_s)
         if self.watcher is not None:
             self.watcher.start()
             self._start_loops()
@@ -286,7 +286,7 @@ class App:
         deadline = None if timeout is None else time.monotonic() + timeout
         quiet = 0
         while quiet < 3:  # three looks in a row: a path may be between the settler and the queue
-            busy = self.reconciler.walking.is_set() or (self.watcher is not None and len(self.watcher.settler) > 0) \
+            busy = self.reconciler.walking.is_set() or (self.watcher is not None and self.watcher.settler.settling() > 0) \
                 or not self.pipeline.idle()
             quiet = 0 if busy else quiet + 1
             if self.pipeline.failed or (deadline is not None and time.monotonic() > deadline):

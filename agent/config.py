@@ -31,6 +31,7 @@ ACTIONS = {
 class AgentSection:
     profile: str = "child"
     data_dir: str = ""  # "" = the platform's user data dir
+    stalled_download_s: float = 600.0  # a file under a download name nobody wrote to for this long is judged
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,7 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
     """Validate a parsed TOML document."""
     _check_keys(raw, {"agent", "model", "profiles", "watch", "screen", "audit", "quarantine"}, "config")
     agent = _table(raw.get("agent", {}), AgentSection, "agent")
+    _positive(agent.stalled_download_s, "agent.stalled_download_s")
     model = _table(raw.get("model", {}), ModelSection, "model")
     if model.accelerator not in ACCELERATORS:
         raise ConfigError(f"model.accelerator: {model.accelerator!r} is not one of {', '.join(ACCELERATORS)}")
@@ -211,7 +213,22 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
     _positive(audit.rotate_mb, "audit.rotate_mb")
     quarantine = _table(raw.get("quarantine", {}), QuarantineSection, "quarantine")
     _positive(quarantine.retention_days, "quarantine.retention_days", allow_zero=True)
-    return Config(agent, model, profiles, watch, screen, audit, quarantine, source)
+    config = Config(agent, model, profiles, watch, screen, audit, quarantine, source)
+    check_own_folders(config)
+    return config
+
+
+def check_own_folders(config: Config) -> None:
+    """Veil never judges its own folders (data dir, vault, audit log's folder), so none of them
+    may be, or hold, a watched folder: that would quietly switch the watch off."""
+    own = {"agent.data_dir": config.data_path, "quarantine.path": config.quarantine_dir, "audit.path": config.audit_file.parent}
+    for watch in config.watch:
+        root = Path(watch.path).expanduser().resolve()
+        for key, folder in own.items():
+            folder = folder.expanduser().resolve()
+            if folder == root or folder in root.parents:
+                raise ConfigError(f"{key}: Veil's own folder {folder} would hide the watched folder {root} "
+                                  "(Veil never judges its own files); choose a folder outside it")
 
 
 def load_config(path: Path | None) -> Config:

@@ -28,12 +28,13 @@ from agent.actions.files import FileActions, audited_action
 from agent.audit import AuditRecord, tail
 from agent.classifier import Classifier
 from agent.classifier.scores import Scores
-from agent.decode import DecodeLimits, read_error_message
+from agent.decode import SNIFF_BYTES, DecodeLimits, read_error_message, sniff
 from agent.faults import kill_point
 from agent.fsutil import display_path, sha256_file
 from agent.outcome import MOVING_ACTIONS, ActionName, Outcome, action_name
 from agent.policy import Profile, decide
-from agent.scan import ScanItem, ScanResult, classify_prepared, prepare_file
+from agent.scan import MEDIA_SUFFIXES, ScanItem, ScanResult, classify_prepared, prepare_file
+from agent.sources.folder import is_temporary
 from agent.state import Identity, KnownContent, StateDB
 from agent.vault import VaultError, new_entry_id
 
@@ -94,6 +95,19 @@ class FileDecider:
         if self.state.is_decided(path, identity):
             return None
         started = time.perf_counter()
+        if path.suffix.lower() not in MEDIA_SUFFIXES:
+            # Any name can hold a picture: the first bytes decide, and a file that is neither an
+            # image nor a video is passed over without reading the rest of it.
+            try:
+                with open(path, "rb") as handle:
+                    kind = sniff(handle.read(SNIFF_BYTES))
+            except FileNotFoundError:
+                return None
+            except OSError as err:
+                return self._error(path, identity, "", read_error_message(err), started)
+            if kind is None:
+                self.state.record(path, identity, "", "ignored", None, "none")
+                return Outcome(display_path(path), "ignored", path=path)
         try:
             sha = sha256_file(path)
             after = os.lstat(path)
@@ -144,6 +158,8 @@ class FileDecider:
             return Outcome(subject, decision, done, "", "folder", path)
         entry_id = new_entry_id() if moves else ""
         detail = f"vault entry {entry_id}" if moves else ""  # on record before the move, to find it after a kill
+        if is_temporary(path.name):
+            detail = "; ".join(filter(None, [detail, "judged under a temporary download name nobody was writing to"]))
         self.state.record(path, identity, sha, decision, malign, done, detail, status="acting")
         kill_point("folder:decided")
         if moves:

@@ -62,12 +62,27 @@ class DecodedImage:
 # every file with Pillow (a folder may hold anything).
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis")
-_VIDEO_MAGIC = (b"\x1a\x45\xdf\xa3",)  # Matroska / WebM
-_VIDEO_BRANDS = (b"isom", b"iso2", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1", b"M4V ", b"qt  ", b"3gp4", b"3gp5", b"dash")
+_VIDEO_MAGIC = (
+    b"\x1a\x45\xdf\xa3",  # Matroska / WebM
+    b"\x00\x00\x01\xba",  # MPEG program stream (.mpg, .vob)
+    b"FLV\x01",
+    b"\x30\x26\xb2\x75\x8e\x66\xcf\x11",  # ASF (.wmv, .asf)
+    b"\x06\x0e\x2b\x34\x02\x05\x01\x01",  # MXF
+)
+_AUDIO_BRANDS = (b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B ")  # an ftyp box that is sound only
+_OGG_VIDEO = (b"\x80theora", b"OVP80", b"\x80daala")  # the first Ogg page names its codec
+SNIFF_BYTES = 512  # enough for an MPEG transport stream's second sync byte and Ogg's first page
+
+
+def _mpeg_ts(head: bytes) -> bool:
+    """188-byte packets starting with 0x47 (.ts), or 192-byte ones behind a timestamp (.m2ts, .mts)."""
+    return any(len(head) > offset + 2 * size and all(head[offset + i * size] == 0x47 for i in range(3))
+               for size, offset in ((188, 0), (192, 4)))
 
 
 def sniff(head: bytes) -> str | None:
-    """``"image"``, ``"video"`` or None from a file's first 32 bytes."""
+    """``"image"``, ``"video"`` or None from a file's first ``SNIFF_BYTES`` bytes: what decides,
+    whatever the file is called, whether a file is judged."""
     if head.startswith(_IMAGE_MAGIC):
         return "image"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
@@ -78,9 +93,10 @@ def sniff(head: bytes) -> str | None:
         brand = head[8:12]
         if brand in _HEIF_BRANDS:
             return "image"
-        if brand in _VIDEO_BRANDS:
-            return "video"
-    if head.startswith(_VIDEO_MAGIC):
+        return None if brand in _AUDIO_BRANDS else "video"  # MP4, MOV, 3GP and their many brands
+    if head.startswith(_VIDEO_MAGIC) or _mpeg_ts(head):
+        return "video"
+    if head.startswith(b"OggS") and any(codec in head for codec in _OGG_VIDEO):
         return "video"
     return None
 

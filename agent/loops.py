@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.config import Config
-from agent.sources.folder import WatchedFolder
+from agent.sources.folder import WatchedFolder, is_temporary
 from agent.state import Identity, StateDB
 
 log = logging.getLogger(__name__)
@@ -92,10 +92,11 @@ class Reconciler(Loop):
     events missed, and what came while Veil was not running."""
 
     def __init__(self, walks: list[tuple[WatchedFolder, float]], state: StateDB, submit: Callable[[Path], None],
-                 settle: Callable[[Path], None] | None, interval_s: float, once: bool = False):
+                 settle: Callable[[Path], None] | None, interval_s: float, once: bool = False, stalled_s: float = 600.0):
         super().__init__("veil-reconcile", interval_s)
         self.walks = walks  # each folder with the time before which a file counts as seen (0: every file)
         self.state, self.submit, self.settle, self.once = state, submit, settle, once
+        self.stalled_s = stalled_s  # a download name written to more recently than this is still downloading
         self.walking = threading.Event()  # until the first walk is over, nobody may call the agent idle
 
     def start(self) -> None:
@@ -128,6 +129,10 @@ class Reconciler(Loop):
                         continue
                     changed_at = max(st.st_ctime, st.st_mtime)
                     if changed_at < since or self.state.is_decided(path, Identity.of(st)):
+                        continue
+                    if is_temporary(path.name) and time.time() - changed_at < self.stalled_s:
+                        if self.settle is not None:
+                            self.settle(path)  # a download under way: judged at its rename, or once it stalls
                         continue
                     if self.settle is not None and time.time() - changed_at < 2.0:
                         self.settle(path)  # maybe still being written: settle it first

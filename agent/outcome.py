@@ -49,6 +49,7 @@ class Outcome:
     detail: str = ""
     source: Source = "folder"
     path: Path | None = None  # the file, for sources that judge files
+    attempted: ActionName = "none"  # an action that was tried and failed (the file is still there)
 
     @property
     def flagged(self) -> bool:

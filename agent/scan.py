@@ -21,14 +21,15 @@ from pathlib import Path
 
 from agent.classifier import FrameClassifier
 from agent.classifier.scores import Scores
-from agent.decode import DecodedImage, DecodeError, DecodeLimits, decode_image, read_error_message, sniff
+from agent.decode import SNIFF_BYTES, DecodedImage, DecodeError, DecodeLimits, decode_image, read_error_message, sniff
 from agent.outcome import Prediction
 from agent.policy import Decision, Profile, decide, worst_frame
 
 # In a folder, a file is scanned if its content says it is an image or video (see decode.sniff)
 # or its name does: a broken "photo.jpg" is reported as unreadable, a "notes.txt" passed over.
 IMAGE_SUFFIXES = frozenset(".jpg .jpeg .jpe .jfif .png .apng .gif .webp .bmp .dib .tif .tiff .heic .heif .avif".split())
-VIDEO_SUFFIXES = frozenset(".mp4 .m4v .mov .mkv .webm .avi .wmv .flv .mpg .mpeg .ts .3gp".split())
+VIDEO_SUFFIXES = frozenset(".mp4 .m4v .mov .mkv .webm .avi .wmv .flv .mpg .mpeg .ts .3gp .3g2 .ogv .ogm .mts .m2ts .m2v .vob .asf .f4v "
+                           ".divx .mxf".split())
 MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
 
 
@@ -113,7 +114,7 @@ def prepare_file(item: ScanItem, limits: DecodeLimits) -> _Prepared:
         return _Prepared(item, None, None, item.error, 0.0)
     try:
         with open(item.path, "rb") as handle:
-            kind = sniff(handle.read(32))
+            kind = sniff(handle.read(SNIFF_BYTES))
     except OSError as err:
         return _Prepared(item, None, "image", read_error_message(err), time.perf_counter() - started)
     if kind is None and not item.explicit and item.path.suffix.lower() not in MEDIA_SUFFIXES:

@@ -1,6 +1,6 @@
 """What the agent has decided, kept across restarts (SQLite in the data dir).
 
-- ``files``: one row per path: the stat identity (size, mtime, inode) it was decided at, the
+- ``files``: one row per path: the stat identity (device, inode, size, mtime, ctime) it was decided at, the
   content hash, decision and action, and a ``status``: ``acting`` while its action and audit row
   are under way, ``done`` after. A file whose identity still matches a ``done`` row is not read
   again after a restart; a row left ``acting`` by a kill is finished at the next start
@@ -28,7 +28,7 @@ from agent.classifier.scores import Scores
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     path BLOB PRIMARY KEY, size INTEGER, mtime_ns INTEGER, inode INTEGER, sha256 TEXT,
-    decision TEXT, malign REAL, action TEXT, detail TEXT, status TEXT, decided_at REAL);
+    decision TEXT, malign REAL, action TEXT, detail TEXT, status TEXT, decided_at REAL, ctime_ns INTEGER, dev INTEGER);
 CREATE TABLE IF NOT EXISTS contents (
     sha256 TEXT PRIMARY KEY, scores TEXT, frames INTEGER, worst_frame INTEGER, note TEXT, video INTEGER, decided_at REAL);
 CREATE TABLE IF NOT EXISTS standins (sha256 TEXT PRIMARY KEY);
@@ -39,15 +39,19 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 
 @dataclass(frozen=True)
 class Identity:
-    """A file as ``stat`` sees it: if any of these changed, it is another file to decide."""
+    """A file as ``stat`` sees it: if any of these changed, it is another file to decide.
+    ``ctime_ns`` is what a user cannot set back: bytes overwritten in place with the size kept
+    and the mtime restored (``touch -d``) still change it, and so does a chmod."""
 
     size: int
     mtime_ns: int
     inode: int
+    ctime_ns: int = 0
+    dev: int = 0
 
     @classmethod
     def of(cls, st: os.stat_result) -> Identity:
-        return cls(st.st_size, st.st_mtime_ns, st.st_ino)
+        return cls(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_dev)
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,10 @@ class StateDB:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a decision on record survives a power cut
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(files)")}
+        for column in ("ctime_ns", "dev"):  # a database from before they were part of the identity
+            if column not in columns:
+                self._db.execute(f"ALTER TABLE files ADD COLUMN {column} INTEGER")
 
     def close(self) -> None:
         with self._lock:
@@ -101,9 +109,10 @@ class StateDB:
                action: str, detail: str = "", status: str = "done") -> None:
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, sha256, decision, malign, action, detail, status, "
+                "decided_at, ctime_ns, dev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (os.fsencode(path), identity.size, identity.mtime_ns, identity.inode, sha256, decision, malign,
-                 action, detail, status, time.time()))
+                 action, detail, status, time.time(), identity.ctime_ns, identity.dev))
 
     def finish(self, path: Path) -> None:
         with self._lock:
@@ -172,4 +181,6 @@ class StateDB:
 
 
 def _file_row(row: tuple) -> FileRow:
-    return FileRow(Path(os.fsdecode(row[0])), Identity(row[1], row[2], row[3]), row[4], row[5], row[6], row[7], row[8], row[9], row[10])
+    # columns in table order; ctime_ns and dev come last (added later) and are NULL in rows from before
+    identity = Identity(row[1], row[2], row[3], row[11] if row[11] is not None else -1, row[12] if row[12] is not None else -1)
+    return FileRow(Path(os.fsdecode(row[0])), identity, row[4], row[5], row[6], row[7], row[8], row[9], row[10])

@@ -80,7 +80,7 @@ class FileActions:
         detail = f"{action} failed: {err}"
         self.warn(f"{display_path(result.path)}: not {'blurred' if action == 'blur' else 'quarantined'}: {err}")
         self.record(result, profile, "none", detail, error=True, sha256=sha256)
-        return Outcome(display_path(result.path), "error", "none", detail, self.source, result.path)
+        return Outcome(display_path(result.path), "error", "none", detail, self.source, result.path, attempted=action)
 
     def record(self, result: ScanResult, profile: Profile, action: ActionName, detail: str = "", *, error: bool = False,
                sha256: str | None = None) -> None:

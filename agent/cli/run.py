@@ -8,6 +8,7 @@ import sys
 from agent.cli.common import config_of
 from agent.errors import EXIT_FATAL, EXIT_OK
 from agent.log import setup_logging
+from agent.outcome import Outcome
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -26,11 +27,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         for outcome in outcomes:
             if outcome.decision in ("malign", "error"):
                 print(f"{outcome.decision}\t{outcome.action}\t{outcome.subject}\t{outcome.detail}")
-        decided = [o for o in outcomes if o.decision in ("benign", "malign", "error")]
-        flagged = sum(o.decision == "malign" for o in decided)
-        errors = sum(o.decision == "error" for o in decided)
-        print(f"veil: run --once: {len(decided)} files decided, {flagged} flagged, {errors} unreadable", file=sys.stderr)
-        return EXIT_FLAGGED if flagged else (EXIT_UNREADABLE if errors else EXIT_OK)
+        print(f"veil: run --once: {once_summary(outcomes)}", file=sys.stderr)
+        flagged = any(o.decision == "malign" for o in outcomes)
+        return EXIT_FLAGGED if flagged else (EXIT_UNREADABLE if any(o.decision == "error" for o in outcomes) else EXIT_OK)
 
     app = App(config)
     say = lambda line: print(f"veil: {line}", file=sys.stderr, flush=True)  # noqa: E731
@@ -86,3 +85,21 @@ def _keep_alive(args: argparse.Namespace) -> int:
     config_of(args)  # a config that cannot load is said now, once, not at every restart
     return Keeper([a for a in args.argv if a != "--keep-alive"]).run()
 
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def once_summary(outcomes: list[Outcome]) -> str:
+    """``N decided, M flagged, K passed over (not images or videos), F could not be handled, U unreadable``."""
+    decided = [o for o in outcomes if o.decision in ("benign", "malign", "error")]
+    failed = sum(o.attempted != "none" for o in decided)
+    unreadable = sum(o.decision == "error" and o.attempted == "none" for o in decided)
+    return ", ".join([
+        _count(len(decided), "file decided", "files decided"),
+        f"{sum(o.decision == 'malign' for o in decided)} flagged",
+        f"{sum(o.decision == 'ignored' for o in outcomes)} passed over (not images or videos)",
+        f"{failed} could not be handled",
+        f"{unreadable} unreadable",
+    ])

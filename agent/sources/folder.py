@@ -11,8 +11,11 @@ pending; a ticker thread decides when a pending file is complete:
 - a writer that keeps the file open but stops writing for ``idle_s`` is treated as done, so a
   lost close event cannot hide a file forever.
 
-Temporary download names (``.part``, ``.crdownload``, ``.tmp``, ``~$…``) are never handed over:
-their rename to the final name is. New sub-folders are walked (files written before the watch on
+Every file is a candidate, whatever its name: the decider sniffs what it is (a name is no
+hiding place). A file under a temporary download name (``.part``, ``.crdownload``, ``.tmp``,
+``~$…``) is handed over when it is renamed to its final name, or once nobody has written to it
+for ``stalled_s`` (``[agent] stalled_download_s``): a download that never finishes is judged
+under the name it has. New sub-folders are walked (files written before the watch on
 them existed would be missed otherwise); a watched folder that is deleted is re-watched when it
 comes back; a watch that cannot be set up (inotify limits) falls back to polling with a warning;
 a kernel queue overflow triggers a reconcile. Independently of all events, ``reconcile`` walks
@@ -33,8 +36,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from agent.scan import MEDIA_SUFFIXES
-
 if TYPE_CHECKING:  # watchdog itself is imported when watching starts
     from watchdog.events import FileSystemEventHandler
     from watchdog.observers.api import BaseObserver, ObservedWatch
@@ -54,12 +55,14 @@ def is_temporary(name: str) -> bool:
 class WatchedFolder:
     root: Path
     recursive: bool = True
-    include: tuple[str, ...] = ()  # globs on the name or the path below root; () = every media type
+    include: tuple[str, ...] = ()  # globs on the name or the path below root; () = every file (content decides)
     exclude: tuple[str, ...] = ()
     ignored: tuple[Path, ...] = ()  # Veil's own folders (data dir, vault) inside a watched tree
 
     def wants(self, path: Path) -> bool:
-        """Whether a file at ``path`` is this watch's business (by name only; nothing is read)."""
+        """Whether a file at ``path`` is this watch's business (by name only; nothing is read).
+        Without include globs every file is: whether it is an image or a video is the decider's
+        question, answered from its first bytes."""
         if any(path == ignored or ignored in path.parents for ignored in self.ignored):
             return False
         try:
@@ -68,14 +71,12 @@ class WatchedFolder:
             return False
         if not self.recursive and len(relative.parts) != 1:
             return False
-        if is_temporary(path.name):
-            return False
         rel = relative.as_posix()
         if any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(path.name, g) for g in self.exclude):
             return False
         if self.include:
             return any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(path.name, g) for g in self.include)
-        return path.suffix.lower() in MEDIA_SUFFIXES
+        return True
 
     def walk(self, below: Path | None = None) -> Iterator[Path]:
         """Every wanted file below root (or below a folder inside it); symlinks, to files or to
@@ -112,8 +113,9 @@ class Settler:
     """Pending paths → the ones that are complete now. Thread-safe; never blocks the caller."""
 
     def __init__(self, quiet_s: float = 0.5, idle_s: float = 30.0, closed_quiet_s: float = 0.1,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, stalled_s: float = 600.0):
         self.quiet_s, self.idle_s, self.closed_quiet_s, self.clock = quiet_s, idle_s, closed_quiet_s, clock
+        self.stalled_s = stalled_s  # a temporary download name nobody wrote to for this long is handed over
         self._pending: dict[Path, _Pending] = {}
         self._lock = threading.Lock()
 
@@ -146,6 +148,12 @@ class Settler:
         with self._lock:
             return len(self._pending)
 
+    def settling(self) -> int:
+        """Files that will be handed over once they are complete; downloads that wait for their
+        rename (or for ``stalled_s``) are not counted: there is nothing to do for them yet."""
+        with self._lock:
+            return sum(not is_temporary(path.name) for path in self._pending)
+
     def paths(self) -> list[Path]:
         with self._lock:
             return list(self._pending)
@@ -172,7 +180,9 @@ class Settler:
                     continue
                 if entry.opens > 0 and quiet < self.idle_s:
                     continue  # someone still has it open for writing
-                if entry.closed and entry.opens == 0:
+                if is_temporary(path.name):
+                    settled = quiet >= self.stalled_s and entry.last_stat == identity  # a download that stopped
+                elif entry.closed and entry.opens == 0:
                     settled = quiet >= self.closed_quiet_s  # closed after writing, quiet since: complete
                 else:
                     settled = entry.last_stat == identity and quiet >= self.quiet_s
@@ -207,8 +217,9 @@ class FolderWatcher:
     block: that is the back-pressure, and events keep being collected meanwhile)."""
 
     def __init__(self, folders: list[WatchedFolder], on_ready: Callable[[Path], None], notices: WatchNotices | None = None,
-                 quiet_s: float = 0.5, idle_s: float = 30.0, tick_s: float = 0.1, health_s: float = 1.0, poll_s: float = 2.0):
-        self.settler = Settler(quiet_s, idle_s)
+                 quiet_s: float = 0.5, idle_s: float = 30.0, tick_s: float = 0.1, health_s: float = 1.0, poll_s: float = 2.0,
+                 stalled_s: float = 600.0):
+        self.settler = Settler(quiet_s, idle_s, stalled_s=stalled_s)
         self.on_ready = on_ready
         self.notices = notices or WatchNotices()
         self.tick_s, self.health_s, self.poll_s = tick_s, health_s, poll_s

@@ -145,7 +145,8 @@ def test_run_once_exit_codes_and_output(watched):
     shutil.copy(CANARY, folder / "c.png")
     flagged = run_veil("run", "--once", "--config", str(config))
     assert flagged.returncode == 1 and "malign\tquarantine" in flagged.stdout
-    assert "1 files decided, 1 flagged" in flagged.stderr  # a.jpg and broken.jpg were decided before
+    assert "1 file decided, 1 flagged, 0 passed over (not images or videos), 0 could not be handled, 0 unreadable" \
+        in flagged.stderr  # a.jpg and broken.jpg were decided before
     assert [os.path.basename(r["subject"]) for r in folder_rows(data)] == ["a.jpg", "broken.jpg", "c.png"]
 
 

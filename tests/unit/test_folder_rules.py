@@ -17,8 +17,8 @@ def test_wants_by_type_globs_depth_and_veil_own_folders(tmp_path):
     vault = root / ".veil" / "quarantine"
     everything = WatchedFolder(root, ignored=(vault,))
     assert everything.wants(root / "a.jpg") and everything.wants(root / "deep" / "er" / "b.webm")
-    assert not everything.wants(root / "notes.txt")  # by default: image and video types only
-    assert not everything.wants(root / "a.jpg.part")
+    # by default every file: the decider's sniff decides whether it is an image or a video
+    assert everything.wants(root / "notes.txt") and everything.wants(root / "a.jpg.part")
     assert not everything.wants(vault / "x.jpg")
     assert not everything.wants(tmp_path / "elsewhere.jpg")
     top = WatchedFolder(root, recursive=False)
@@ -100,3 +100,21 @@ def test_vanished_pending_files_are_dropped(tmp_path):
     settler.changed(Path(tmp_path / "never-existed.jpg"))
     clock.now += 1
     assert settler.due() == [] and len(settler) == 0
+
+
+def test_a_download_name_is_handed_over_only_once_it_stalls(tmp_path):
+    clock = Clock()
+    settler = Settler(quiet_s=0.5, idle_s=30, clock=clock, stalled_s=60)
+    part, done = tmp_path / "a.jpg.part", tmp_path / "b.jpg"
+    part.write_bytes(b"half")
+    done.write_bytes(b"whole")
+    settler.changed(part)
+    settler.changed(done)
+    settler.closed(part, wrote=True)
+    settler.closed(done, wrote=True)
+    clock.now += 1
+    assert settler.due() == [done] and settler.settling() == 0 and len(settler) == 1  # the download waits
+    clock.now += 30
+    assert settler.due() == []
+    clock.now += 30
+    assert settler.due() == [part]  # a minute with no write: judged under its temporary name

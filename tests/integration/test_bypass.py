@@ -1,0 +1,162 @@
+"""What a curious child tries against the folder agent (issue 15): names, overwrites in place,
+temporary download names, Veil's own folders over a watched one. Each attack is performed for
+real against ``veil run --once`` or a running agent, and each one used to leave a flagged picture
+in a watched folder with no quarantine and no audit row."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.agent_process import Agent, audit_of, folder_rows, run_veil, vault_entries, wait_until, write_config
+from tests.conftest import CANARIES, PHOTOS, REPO
+from tests.video_media import make_video
+
+CANARY = CANARIES / "porn-a.png"
+PHOTO = PHOTOS / "scikit-coffee.jpg"
+
+
+@pytest.fixture
+def watched(tmp_path):
+    folder = tmp_path / "Downloads"
+    folder.mkdir()
+    return folder, tmp_path / "data", write_config(tmp_path, [folder])
+
+
+def _once(config: Path) -> subprocess.CompletedProcess:
+    return run_veil("run", "--once", "--config", str(config))
+
+
+def test_a_picture_under_any_name_is_judged_by_its_content(watched):
+    folder, data, config = watched
+    shutil.copy(CANARY, folder / "homework.dat")
+    shutil.copy(CANARY, folder / "no-extension")
+    shutil.copy(CANARY, folder / "LOUD.PNG")
+    shutil.copy(CANARY, folder / "looks-like-a-video.mp4")  # a PNG named .mp4
+    (folder / "notes.txt").write_text("just text\n")
+    done = _once(config)
+    assert done.returncode == 1, done.stderr
+    for name in ("homework.dat", "no-extension", "LOUD.PNG", "looks-like-a-video.mp4"):
+        assert not (folder / name).exists(), name
+    assert (folder / "notes.txt").read_text() == "just text\n"
+    assert "4 files decided, 4 flagged, 1 passed over (not images or videos)" in done.stderr
+    quarantined = sorted(Path(r["subject"]).name for r in folder_rows(data) if r["action"] == "quarantine")
+    assert quarantined == ["LOUD.PNG", "homework.dat", "looks-like-a-video.mp4", "no-extension"]
+    assert len(vault_entries(data)) == 4
+
+
+@pytest.mark.parametrize("name", ["clip.txt", "clip.ogv", "clip.mts"])
+def test_a_flagged_video_under_any_name_is_judged(watched, tmp_path, name):
+    folder, data, config = watched
+    make_video(tmp_path / "made.mp4", 3, canary_seconds={0, 1, 2})
+    shutil.copy(tmp_path / "made.mp4", folder / name)
+    done = _once(config)
+    assert done.returncode == 1, done.stderr + done.stdout
+    assert not (folder / name).exists()
+    assert [Path(r["subject"]).name for r in folder_rows(data) if r["action"] == "quarantine"] == [name]
+
+
+def _same_size(data: bytes, size: int) -> bytes:
+    """PNG and JPEG readers stop at their end marker: padding after it changes nothing shown."""
+    assert len(data) <= size
+    return data + b"\0" * (size - len(data))
+
+
+def test_an_overwrite_in_place_with_the_old_size_and_mtime_is_judged_again(watched):
+    folder, data, config = watched
+    size = max(CANARY.stat().st_size, PHOTO.stat().st_size) + 100
+    target = folder / "photo.jpg"
+    target.write_bytes(_same_size(PHOTO.read_bytes(), size))
+    assert _once(config).returncode == 0
+    before = target.stat()
+    with open(target, "r+b") as handle:  # the same inode, the same size...
+        handle.write(_same_size(CANARY.read_bytes(), size))
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # ...and the mtime set back (touch -d)
+    after = target.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
+    done = _once(config)
+    assert done.returncode == 1, done.stderr
+    assert not target.exists()
+    assert [(r["decision"], r["action"]) for r in folder_rows(data, target)] == [("benign", "none"), ("malign", "quarantine")]
+
+
+def test_a_download_name_that_never_gets_its_rename_is_judged_once_it_stalls(tmp_path):
+    folder = tmp_path / "Downloads"
+    folder.mkdir()
+    config = write_config(tmp_path, [folder])
+    config.write_text(config.read_text().replace("[agent]\n", "[agent]\nstalled_download_s = 2\n", 1))
+    data = tmp_path / "data"
+    agent = Agent(config)
+    try:
+        for name in ("x.jpg.crdownload", "y.png.part", "~$z.png"):
+            shutil.copy(CANARY, folder / name)
+        assert wait_until(lambda: not any((folder / n).exists() for n in ("x.jpg.crdownload", "y.png.part", "~$z.png")), 30)
+    finally:
+        agent.stop()
+    rows = [r for r in folder_rows(data) if r["action"] == "quarantine"]
+    assert len(rows) == 3 and all("temporary download name" in r["detail"] for r in rows)
+
+
+def test_a_download_renamed_to_its_final_name_is_judged_once_at_the_rename(watched):
+    folder, data, config = watched
+    agent = Agent(config)
+    try:
+        part = folder / "holiday.jpg.part"
+        shutil.copy(PHOTO, part)
+        part.rename(folder / "holiday.jpg")
+        shutil.copy(CANARY, folder / "c.png.crdownload")
+        (folder / "c.png.crdownload").rename(folder / "c.png")
+        assert wait_until(lambda: not (folder / "c.png").exists(), 30)
+        assert wait_until(lambda: len(folder_rows(data)) >= 2, 10)
+        still_running = agent.proc.poll() is None
+    finally:
+        agent.stop()
+    assert still_running
+    # one row each (benign rows are logged in these tests), under the final names only
+    rows = sorted((Path(r["subject"]).name, r["decision"], r["action"]) for r in folder_rows(data))
+    assert rows == [("c.png", "malign", "quarantine"), ("holiday.jpg", "benign", "none")]
+    assert (folder / "holiday.jpg").read_bytes() == PHOTO.read_bytes()
+
+
+@pytest.mark.parametrize("own", ["quarantine", "audit", "data"])
+def test_veil_own_folders_over_a_watched_folder_are_refused(tmp_path, own):
+    folder = tmp_path / "Downloads"
+    folder.mkdir()
+    shutil.copy(CANARY, folder / "c.png")
+    config = tmp_path / "veil.toml"
+    tables = {
+        "quarantine": f'[agent]\ndata_dir = "{tmp_path / "data"}"\n[quarantine]\npath = "{folder}"\n',
+        "audit": f'[agent]\ndata_dir = "{tmp_path / "data"}"\n[audit]\npath = "{folder / "audit.csv"}"\n',
+        "data": f'[agent]\ndata_dir = "{tmp_path}"\n',  # the data dir holds the watched folder
+    }
+    config.write_text(tables[own] + f'[screen]\nenabled = false\n[[watch]]\npath = "{folder}"\n')
+    for command in (["config", "check", str(config)], ["run", "--once", "--config", str(config)]):
+        done = run_veil(*command)
+        assert done.returncode == 2, done.stdout + done.stderr
+        [line] = done.stderr.strip().splitlines()
+        assert "would hide the watched folder" in line and str(folder) in line
+    assert (folder / "c.png").exists()
+
+
+def test_a_data_dir_inside_a_watched_folder_is_only_itself_ignored(tmp_path):
+    folder = tmp_path / "Downloads"
+    folder.mkdir()
+    config = write_config(tmp_path, [folder], data=folder / ".veil")
+    shutil.copy(CANARY, folder / "c.png")
+    done = _once(config)
+    assert done.returncode == 1, done.stderr
+    assert not (folder / "c.png").exists() and len(vault_entries(folder / ".veil")) == 1
+    assert any(Path(r["subject"]).name == "c.png" for r in audit_of(folder / ".veil"))
+
+
+def test_the_readme_commands_still_list_every_watched_video_suffix():
+    """The README says what the agent watches; it must name the suffixes the code knows."""
+    sys.path.insert(0, str(REPO))
+    from agent.scan import VIDEO_SUFFIXES
+
+    readme = (REPO / "README.md").read_text()
+    for suffix in (".ogv", ".mts", ".m2ts", ".vob"):
+        assert suffix in VIDEO_SUFFIXES and suffix in readme, suffix
