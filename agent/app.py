@@ -321,8 +321,11 @@ class App:
         self.pipeline.submit(path)
 
     def _handle(self, path: Path) -> None:
-        self.decider.handle(path)
-        self.retries.handled(path)
+        outcome = self.decider.handle(path)
+        if outcome is not None and not outcome.final:  # could not be read or moved: again in 10 s, then less often
+            self.retries.defer(path, outcome.detail)
+        else:
+            self.retries.handled(path)
 
     def _agent_row(self, event: str, detail: str) -> None:
         if event == "error":

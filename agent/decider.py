@@ -19,6 +19,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ from agent.outcome import MOVING_ACTIONS, ActionName, Outcome, action_name
 from agent.policy import Profile, decide
 from agent.scan import MEDIA_SUFFIXES, ScanItem, ScanResult, classify_prepared, prepare_file
 from agent.sources.folder import is_temporary
-from agent.state import Identity, KnownContent, StateDB
+from agent.state import FileRow, Identity, KnownContent, StateDB
 from agent.vault import VaultError, new_entry_id
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,11 @@ def _identity_now(path: Path) -> Identity | None:
         return Identity.of(os.lstat(path))
     except OSError:
         return None
+
+
+def _same_failure(row: FileRow | None, detail: str) -> bool:
+    """Whether this very failure is already on record (and audited) for the path."""
+    return row is not None and row.status == "failed" and row.detail == detail
 
 
 class LockedClassifier:
@@ -77,10 +83,12 @@ class FileDecider:
 
     # -- the pipeline's handler -----------------------------------------------------------
 
-    def handle(self, path: Path) -> None:
+    def handle(self, path: Path) -> Outcome | None:
+        """Decide one path (None: nothing to decide, e.g. gone or unchanged since decided)."""
         outcome = self._decide(path)
         if outcome is not None:
             self.on_outcome(outcome)
+        return outcome
 
     def _decide(self, path: Path) -> Outcome | None:
         if any(path == i or i in path.parents for i in self.ignored):
@@ -104,7 +112,7 @@ class FileDecider:
             except FileNotFoundError:
                 return None
             except OSError as err:
-                return self._error(path, identity, "", read_error_message(err), started)
+                return self._error(path, identity, "", read_error_message(err), started, final=False)
             if kind is None:
                 self.state.record(path, identity, "", "ignored", None, "none")
                 return Outcome(display_path(path), "ignored", path=path)
@@ -114,7 +122,7 @@ class FileDecider:
         except FileNotFoundError:
             return None
         except OSError as err:
-            return self._error(path, identity, "", read_error_message(err), started)
+            return self._error(path, identity, "", read_error_message(err), started, final=False)
         if Identity.of(after) != identity:
             return None  # still being written after all: its next event (or the reconcile) brings it back
         if self.state.is_standin(sha):
@@ -157,6 +165,7 @@ class FileDecider:
             self.state.record(path, identity, sha, decision, malign, done)
             return Outcome(subject, decision, done, "", "folder", path)
         entry_id = new_entry_id() if moves else ""
+        previous = self.state.lookup(path)  # a failure already on record is not audited again
         detail = f"vault entry {entry_id}" if moves else ""  # on record before the move, to find it after a kill
         if is_temporary(path.name):
             detail = "; ".join(filter(None, [detail, "judged under a temporary download name nobody was writing to"]))
@@ -166,21 +175,25 @@ class FileDecider:
             try:
                 self.actions.move(result, profile, action, entry_id=entry_id, content_sha=sha)
             except (VaultError, BlurError) as err:
-                outcome = self.actions.failed(result, profile, action, err, sha256=sha)
-                self.state.record(path, identity, sha, decision, malign, "none", outcome.detail)
-                return outcome
+                detail = f"{action} failed: {err}"
+                outcome = self.actions.failed(result, profile, action, err, sha256=sha, audit=not _same_failure(previous, detail))
+                self.state.record(path, identity, sha, decision, malign, "none", detail, status="failed")
+                return replace(outcome, final=False)
         kill_point("folder:acted")
         self.actions.record(result, profile, done, detail, sha256=sha)
         kill_point("folder:audited")
         self.state.finish(path)
         return Outcome(subject, decision, done, detail, "folder", path)
 
-    def _error(self, path: Path, identity: Identity, sha: str, message: str, started: float) -> Outcome:
+    def _error(self, path: Path, identity: Identity, sha: str, message: str, started: float, final: bool = True) -> Outcome:
+        """An unreadable file. ``final``: its content is broken (decided: error); otherwise it could
+        not be read at all (permissions, I/O): status ``failed``, audited once, tried again."""
         result = ScanResult(path, "error", (time.perf_counter() - started) * 1000, error=message)
-        self.state.record(path, identity, sha, "error", None, "none", message, status="acting")
-        self.actions.record(result, self.profile(), "none", message, error=True, sha256=sha)
-        self.state.finish(path)
-        return Outcome(display_path(path), "error", "none", message, "folder", path)
+        if final or not _same_failure(self.state.lookup(path), message):
+            self.state.record(path, identity, sha, "error", None, "none", message, status="acting")
+            self.actions.record(result, self.profile(), "none", message, error=True, sha256=sha)
+        self.state.record(path, identity, sha, "error", None, "none", message, status="done" if final else "failed")
+        return Outcome(display_path(path), "error", "none", message, "folder", path, final=final)
 
     # -- after a kill ---------------------------------------------------------------------
 

@@ -50,6 +50,7 @@ class Outcome:
     source: Source = "folder"
     path: Path | None = None  # the file, for sources that judge files
     attempted: ActionName = "none"  # an action that was tried and failed (the file is still there)
+    final: bool = True  # False: the file could not be read or acted on, and is tried again later
 
     @property
     def flagged(self) -> bool:

@@ -75,11 +75,13 @@ class FileActions:
                                      entry_id=entry_id, content_sha=content_sha)
 
     def failed(self, result: ScanResult, profile: Profile, action: ActionName, err: VaultError | BlurError,
-               sha256: str | None = None) -> Outcome:
-        """A move that could not be made: said in one line and audited as an error."""
+               sha256: str | None = None, audit: bool = True) -> Outcome:
+        """A move that could not be made: said in one line and audited as an error (``audit``:
+        once per failure; a caller retrying the same failure says so)."""
         detail = f"{action} failed: {err}"
         self.warn(f"{display_path(result.path)}: not {'blurred' if action == 'blur' else 'quarantined'}: {err}")
-        self.record(result, profile, "none", detail, error=True, sha256=sha256)
+        if audit:
+            self.record(result, profile, "none", detail, error=True, sha256=sha256)
         return Outcome(display_path(result.path), "error", "none", detail, self.source, result.path, attempted=action)
 
     def record(self, result: ScanResult, profile: Profile, action: ActionName, detail: str = "", *, error: bool = False,

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,43 @@ def test_the_readme_commands_still_list_every_watched_video_suffix():
     readme = (REPO / "README.md").read_text()
     for suffix in (".ogv", ".mts", ".m2ts", ".vob"):
         assert suffix in VIDEO_SUFFIXES and suffix in readme, suffix
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A watched folder whose files cannot be removed, even by root: a read-only bind mount
+    (the OS edge of a folder the agent may read but not change)."""
+    folder = tmp_path / "Downloads"
+    folder.mkdir()
+    shutil.copy(CANARY, folder / "c.png")
+    for args in (["mount", "--bind", str(folder), str(folder)], ["mount", "-o", "remount,ro,bind", str(folder)]):
+        done = subprocess.run(args, capture_output=True, text=True)
+        if done.returncode != 0:
+            subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+            pytest.skip(f"cannot make a read-only bind mount here ({done.stderr.strip()}); needs root")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def test_a_quarantine_that_fails_is_retried_shown_as_trouble_and_audited_twice(tmp_path, read_only_folder):
+    from agent.app import App
+    from agent.config import load_config
+    from agent.loops import Intervals
+
+    folder, data = read_only_folder, tmp_path / "data"
+    app = App(load_config(write_config(tmp_path, [folder])), intervals=Intervals(retry_first_s=0.5, retry_check_s=0.2))
+    app.start()
+    try:
+        assert wait_until(lambda: app.status().trouble.startswith("1 file not handled yet (quarantine failed"), 30), app.status()
+        assert (folder / "c.png").exists()
+        time.sleep(2)  # several retries of the same failure: still one audit row for it
+        failures = [r for r in folder_rows(data) if r["decision"] == "error"]
+        assert len(failures) == 1 and "Read-only file system" in failures[0]["detail"]
+        subprocess.run(["umount", "-l", str(folder)], check=True)  # the folder can be changed again
+        assert wait_until(lambda: not (folder / "c.png").exists(), 30)
+        assert wait_until(lambda: app.status().trouble == "", 10), app.status()
+    finally:
+        app.stop()
+    rows = [(r["decision"], r["action"]) for r in folder_rows(data)]
+    assert rows == [("error", "none"), ("malign", "quarantine")]
+    assert len(vault_entries(data)) == 1
