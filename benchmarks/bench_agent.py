@@ -7,6 +7,7 @@
    minus the moment the writer closed the file (same clock).
 2. Burst throughput: ``--files`` unique files (4 in 5 benign photos, 1 in 5 canaries) written as
    fast as 4 threads can; files decided per second from the first write to the last decision.
+   Then the same again with every other file named ``.dat`` (judged by its content: sniffed first).
 3. Idle CPU: five watched folders, nothing happening, for ``--idle-s`` seconds; the agent's
    user+system CPU time from /proc, as a percentage of one core.
 4. Peak RSS: the agent's VmHWM at the end of all of the above.
@@ -87,22 +88,29 @@ def main() -> int:
             p50, p95 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.95) - 1]
             print(f"latency close → decision, idle agent ({len(latencies)} files): p50 {p50:.0f} ms, p95 {p95:.0f} ms, max {latencies[-1]:.0f} ms")
 
-            # 2. burst throughput
-            before = len(folder_rows(data))
-            items = []
-            for i in range(args.files):
-                canary = i % 5 == 0
-                payload = rng.choice(canaries if canary else photos) + f"\nburst-{i}".encode()
-                items.append((folders[i % 5] / f"burst-{i:05d}.{'png' if canary else 'jpg'}", payload))
-            started = time.time()
-            with ThreadPoolExecutor(4) as writers:
-                list(writers.map(lambda item: item[0].write_bytes(item[1]), items))
-            written = time.time() - started
-            wait_until(lambda: len(folder_rows(data)) >= before + args.files, 1200, every=0.5)
-            rows = folder_rows(data)[before:]
-            last = max(_row_time(r) for r in rows)
-            print(f"burst: {len(rows)} files (written in {written:.1f} s) decided in {last - started:.1f} s: "
-                  f"{len(rows) / (last - started):.0f} files/s; {sum(r['action'] == 'quarantine' for r in rows)} quarantined")
+            # 2. burst throughput: media names, then half the files under names that are not
+            # (media content all the same: the decider sniffs them before it hashes and decodes)
+            def burst(tag: str, odd_name: bool) -> None:
+                before = len(folder_rows(data))
+                items = []
+                for i in range(args.files):
+                    canary = i % 5 == 0
+                    payload = rng.choice(canaries if canary else photos) + f"\n{tag}-{i}".encode()
+                    suffix = "dat" if odd_name and i % 2 else ("png" if canary else "jpg")
+                    items.append((folders[i % 5] / f"{tag}-{i:05d}.{suffix}", payload))
+                started = time.time()
+                with ThreadPoolExecutor(4) as writers:
+                    list(writers.map(lambda item: item[0].write_bytes(item[1]), items))
+                written = time.time() - started
+                wait_until(lambda: len(folder_rows(data)) >= before + args.files, 1200, every=0.5)
+                rows = folder_rows(data)[before:]
+                last = max(_row_time(r) for r in rows)
+                print(f"burst ({'half under .dat names' if odd_name else 'media names'}): {len(rows)} files (written in {written:.1f} s) "
+                      f"decided in {last - started:.1f} s: {len(rows) / (last - started):.0f} files/s; "
+                      f"{sum(r['action'] == 'quarantine' for r in rows)} quarantined")
+
+            burst("burst", odd_name=False)
+            burst("mixed", odd_name=True)
 
             # 3. idle CPU
             time.sleep(5)
