@@ -88,7 +88,11 @@ class StateDB:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(files)")}
         for column in ("ctime_ns", "dev"):  # a database from before they were part of the identity
             if column not in columns:
-                self._db.execute(f"ALTER TABLE files ADD COLUMN {column} INTEGER")
+                try:
+                    self._db.execute(f"ALTER TABLE files ADD COLUMN {column} INTEGER")
+                except sqlite3.OperationalError as err:  # another process (a CLI beside the agent) added it first
+                    if "duplicate column" not in str(err):
+                        raise
 
     def close(self) -> None:
         with self._lock:

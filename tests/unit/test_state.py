@@ -1,0 +1,38 @@
+"""The state database: what identifies a decided file, and a database from before ctime counted."""
+
+import os
+import sqlite3
+from pathlib import Path
+
+from agent.state import Identity, StateDB
+
+
+def test_an_overwrite_that_keeps_size_and_mtime_is_another_identity(tmp_path):
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(b"a" * 100)
+    before = Identity.of(os.lstat(path))
+    mtime = os.lstat(path).st_mtime_ns
+    with open(path, "r+b") as handle:
+        handle.write(b"b" * 100)
+    os.utime(path, ns=(mtime, mtime))  # what `touch -d` does
+    after = Identity.of(os.lstat(path))
+    assert (after.size, after.mtime_ns, after.inode) == (before.size, before.mtime_ns, before.inode)
+    assert after != before  # the ctime moved, and nobody can set it back
+
+
+def test_a_database_from_before_ctime_gains_the_columns_and_judges_its_files_once_more(tmp_path):
+    old = tmp_path / "state.sqlite3"
+    db = sqlite3.connect(old)
+    db.execute("CREATE TABLE files (path BLOB PRIMARY KEY, size INTEGER, mtime_ns INTEGER, inode INTEGER, sha256 TEXT, "
+               "decision TEXT, malign REAL, action TEXT, detail TEXT, status TEXT, decided_at REAL)")
+    db.execute("INSERT INTO files VALUES (?, 10, 20, 30, 's', 'benign', 0.1, 'none', '', 'done', 1.0)", (os.fsencode("/x/a.jpg"),))
+    db.commit()
+    db.close()
+    state = StateDB(old)
+    again = StateDB(old)  # a second process opening it at once finds the columns there
+    now = Identity(10, 20, 30, 40, 50)
+    assert state.lookup(Path("/x/a.jpg")) is not None and not state.is_decided(Path("/x/a.jpg"), now)
+    state.record(Path("/x/a.jpg"), now, "s", "benign", 0.1, "none")
+    assert again.is_decided(Path("/x/a.jpg"), now)
+    state.close()
+    again.close()
