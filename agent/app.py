@@ -326,6 +326,8 @@ class App:
             self.retries.defer(path, outcome.detail)
         else:
             self.retries.handled(path)
+        if outcome is not None and outcome.other_names and not self.once:
+            self._request_reconcile("a quarantined file had other names (hard links)")  # find those in watched folders now
 
     def _agent_row(self, event: str, detail: str) -> None:
         if event == "error":

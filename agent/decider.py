@@ -151,11 +151,12 @@ class FileDecider:
                             known.frames, known.worst_frame, known.note)
         kind = "video" if known.video else "folder"
         action = action_name(profile.actions.get(kind, "log"), f"profiles.{profile.name}.actions.{kind}") if decision.flagged else "none"
-        return self._act(path, identity, sha, result, profile, action)
+        return self._act(path, identity, sha, result, profile, action, links=before.st_nlink)
 
     # -- acting, exactly once -------------------------------------------------------------
 
-    def _act(self, path: Path, identity: Identity, sha: str, result: ScanResult, profile: Profile, action: ActionName) -> Outcome:
+    def _act(self, path: Path, identity: Identity, sha: str, result: ScanResult, profile: Profile, action: ActionName,
+             links: int = 1) -> Outcome:
         assert result.decision is not None  # _decide made it
         malign, decision = result.decision.malign, result.decision.prediction
         moves = result.flagged and action in MOVING_ACTIONS
@@ -167,8 +168,14 @@ class FileDecider:
         entry_id = new_entry_id() if moves else ""
         previous = self.state.lookup(path)  # a failure already on record is not audited again
         detail = f"vault entry {entry_id}" if moves else ""  # on record before the move, to find it after a kill
+        notes = [detail]
         if is_temporary(path.name):
-            detail = "; ".join(filter(None, [detail, "judged under a temporary download name nobody was writing to"]))
+            notes.append("judged under a temporary download name nobody was writing to")
+        if moves and links > 1:  # the same bytes stay reachable under the file's other names
+            others = links - 1
+            notes.append(f"{others} other name{'s' if others > 1 else ''} of this file (hard link{'s' if others > 1 else ''}) "
+                         f"{'remain' if others > 1 else 'remains'}; those in watched folders are judged too")
+        detail = "; ".join(filter(None, notes))
         self.state.record(path, identity, sha, decision, malign, done, detail, status="acting")
         kill_point("folder:decided")
         if moves:
@@ -183,7 +190,7 @@ class FileDecider:
         self.actions.record(result, profile, done, detail, sha256=sha)
         kill_point("folder:audited")
         self.state.finish(path)
-        return Outcome(subject, decision, done, detail, "folder", path)
+        return Outcome(subject, decision, done, detail, "folder", path, other_names=links - 1 if moves else 0)
 
     def _error(self, path: Path, identity: Identity, sha: str, message: str, started: float, final: bool = True) -> Outcome:
         """An unreadable file. ``final``: its content is broken (decided: error); otherwise it could

@@ -51,6 +51,7 @@ class Outcome:
     path: Path | None = None  # the file, for sources that judge files
     attempted: ActionName = "none"  # an action that was tried and failed (the file is still there)
     final: bool = True  # False: the file could not be read or acted on, and is tried again later
+    other_names: int = 0  # hard links to a moved file that still hold its bytes
 
     @property
     def flagged(self) -> bool:

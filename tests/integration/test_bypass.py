@@ -201,3 +201,22 @@ def test_a_quarantine_that_fails_is_retried_shown_as_trouble_and_audited_twice(t
     rows = [(r["decision"], r["action"]) for r in folder_rows(data)]
     assert rows == [("error", "none"), ("malign", "quarantine")]
     assert len(vault_entries(data)) == 1
+
+
+def test_a_flagged_file_with_other_names_says_so_and_its_watched_names_are_judged(watched, tmp_path):
+    folder, data, config = watched
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    shutil.copy(CANARY, folder / "c.png")
+    os.link(folder / "c.png", folder / "same-bytes.bin")  # a second name in the watched folder
+    os.link(folder / "c.png", outside / "kept.png")  # and one where Veil does not look
+    done = _once(config)
+    assert done.returncode == 1, done.stderr
+    assert not (folder / "c.png").exists() and not (folder / "same-bytes.bin").exists()
+    assert (outside / "kept.png").read_bytes() == CANARY.read_bytes()  # not Veil's to move: but said
+    rows = [r for r in folder_rows(data) if r["action"] == "quarantine"]
+    assert sorted(Path(r["subject"]).name for r in rows) == ["c.png", "same-bytes.bin"]
+    # each row says the bytes were reachable under other names when it was judged (two workers may
+    # judge both names before either is moved, so the second may count 2 or 1)
+    assert all(" of this file (hard link" in r["detail"] for r in rows)
+    assert any("2 other names of this file (hard links) remain" in r["detail"] for r in rows)
