@@ -102,8 +102,7 @@ class App:
         self.actions = FileActions(self.audit, self.vault, self.classifier.model.name, "folder", log_benign=self.config.audit.log_benign,
                                    on_standin=self.state.add_standin, warn=log.warning)
         self.decider = FileDecider(self.classifier, self.state, self.actions, lambda: self._profile, ignored, on_outcome=self.outcomes)
-        self._start_pipeline()
-        self._start_screen()
+        # Built before anything runs: a worker finishing the last run's backlog may already ask for a walk.
         self.watcher: FolderWatcher | None = None
         if not self.once:
             notices = WatchNotices(warn=lambda message: self._agent_row("error", message), reconcile=self._request_reconcile)
@@ -113,6 +112,8 @@ class App:
         walks = [(f, 0.0 if (self.once or w.scan_existing) else first_start) for f, w in zip(self.folders, self.config.watch)]
         self.reconciler = Reconciler(walks, self.state, self._submit, self.watcher.settler.changed if self.watcher else None,
                                      self.intervals.reconcile_s, once=self.once, stalled_s=self.config.agent.stalled_download_s)
+        self._start_pipeline()
+        self._start_screen()
         if self.watcher is not None:
             self.watcher.start()
             self._start_loops()
