@@ -18,13 +18,6 @@ BLUR_IMAGES = '[profiles.child]\nactions = { folder = "blur", screen = "blur", v
 PHOTO = PHOTOS / "scikit-coffee.jpg"
 
 
-@pytest.fixture
-def watched(tmp_path):
-    folder = tmp_path / "Downloads"
-    folder.mkdir()
-    return folder, tmp_path / "data", write_config(tmp_path, [folder])
-
-
 def _write_slowly(path, data, chunks=8, pause=0.25):
     with open(path, "wb") as handle:
         for i in range(chunks):

@@ -19,13 +19,6 @@ CANARY = CANARIES / "porn-a.png"
 PHOTO = PHOTOS / "scikit-coffee.jpg"
 
 
-@pytest.fixture
-def watched(tmp_path):
-    folder = tmp_path / "Downloads"
-    folder.mkdir()
-    return folder, tmp_path / "data", write_config(tmp_path, [folder])
-
-
 def _once(config: Path) -> subprocess.CompletedProcess:
     return run_veil("run", "--once", "--config", str(config))
 
