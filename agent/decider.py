@@ -29,7 +29,7 @@ from agent.actions.files import FileActions, audited_action
 from agent.audit import AuditRecord, tail
 from agent.classifier import Classifier
 from agent.classifier.scores import Scores
-from agent.decode import SNIFF_BYTES, DecodeLimits, read_error_message, sniff
+from agent.decode import DecodeLimits, read_error_message, sniff_file
 from agent.faults import kill_point
 from agent.fsutil import display_path, sha256_file
 from agent.outcome import MOVING_ACTIONS, ActionName, Outcome, action_name
@@ -107,8 +107,7 @@ class FileDecider:
             # Any name can hold a picture: the first bytes decide, and a file that is neither an
             # image nor a video is passed over without reading the rest of it.
             try:
-                with open(path, "rb") as handle:
-                    kind = sniff(handle.read(SNIFF_BYTES))
+                kind = sniff_file(path)
             except FileNotFoundError:
                 return None
             except OSError as err:
@@ -166,7 +165,7 @@ class FileDecider:
             self.state.record(path, identity, sha, decision, malign, done)
             return Outcome(subject, decision, done, "", "folder", path)
         entry_id = new_entry_id() if moves else ""
-        previous = self.state.lookup(path)  # a failure already on record is not audited again
+        previous = self.state.lookup(path) if moves else None  # a failed move already on record is not audited again
         detail = f"vault entry {entry_id}" if moves else ""  # on record before the move, to find it after a kill
         notes = [detail]
         if is_temporary(path.name):

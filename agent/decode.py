@@ -101,6 +101,12 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
+def sniff_file(path: Path) -> str | None:
+    """``sniff`` of a file's first bytes (OSError when it cannot be opened or read)."""
+    with open(path, "rb") as handle:
+        return sniff(handle.read(SNIFF_BYTES))
+
+
 def to_rgb(image: Image.Image) -> Image.Image:
     """Any mode → RGB; alpha composited onto white instead of dropped (which shows black)."""
     if image.mode == "RGB":

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from agent.classifier import FrameClassifier
 from agent.classifier.scores import Scores
-from agent.decode import SNIFF_BYTES, DecodedImage, DecodeError, DecodeLimits, decode_image, read_error_message, sniff
+from agent.decode import DecodedImage, DecodeError, DecodeLimits, decode_image, read_error_message, sniff_file
 from agent.outcome import Prediction
 from agent.policy import Decision, Profile, decide, worst_frame
 
@@ -113,8 +113,7 @@ def prepare_file(item: ScanItem, limits: DecodeLimits) -> _Prepared:
     if item.error:
         return _Prepared(item, None, None, item.error, 0.0)
     try:
-        with open(item.path, "rb") as handle:
-            kind = sniff(handle.read(SNIFF_BYTES))
+        kind = sniff_file(item.path)
     except OSError as err:
         return _Prepared(item, None, "image", read_error_message(err), time.perf_counter() - started)
     if kind is None and not item.explicit and item.path.suffix.lower() not in MEDIA_SUFFIXES:
