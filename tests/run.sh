@@ -35,7 +35,12 @@ command -v xdotool >/dev/null || need_os+=(xdotool)
 command -v systemd-analyze >/dev/null || need_os+=(systemd)
 command -v desktop-file-validate >/dev/null || need_os+=(desktop-file-utils)
 "$PYTHON" -c "import tkinter" 2>/dev/null || need_os+=(python3-tk)  # the overlay and tray windows
-# Debian's system Python has no ensurepip until python3-venv is installed; pyenv/python.org builds do.
+# A venv left by another Python (or a half-made one) is made again rather than trusted; Debian's
+# system Python has no ensurepip for that until python3-venv is installed (pyenv builds do).
+if [ -d .venv-test ] && ! is_311 .venv-test/bin/python; then
+  echo "tests/run.sh: .venv-test is not a working Python 3.11 environment; making it again"
+  rm -rf .venv-test
+fi
 [ -x .venv-test/bin/python ] || "$PYTHON" -c "import ensurepip" 2>/dev/null || need_os+=(python3-venv)
 if [ ${#need_os[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -44,11 +49,6 @@ if [ ${#need_os[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_os[@]}" >/dev/null
 fi
 
-# A venv left by another Python (or a half-made one) is made again rather than trusted.
-if [ -d .venv-test ] && ! is_311 .venv-test/bin/python; then
-  echo "tests/run.sh: .venv-test is not a working Python 3.11 environment; making it again"
-  rm -rf .venv-test
-fi
 [ -x .venv-test/bin/python ] || "$PYTHON" -m venv .venv-test
 .venv-test/bin/python -m pip install -q --upgrade pip
 # Every backend in one environment: LiteRT (default), tflite-runtime, and TensorFlow (converter).
