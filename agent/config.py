@@ -27,6 +27,9 @@ ACTIONS = {
 }
 
 
+MAX_STALLED_DOWNLOAD_S = 86400.0
+
+
 @dataclass(frozen=True)
 class AgentSection:
     profile: str = "child"
@@ -190,6 +193,8 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
     _check_keys(raw, {"agent", "model", "profiles", "watch", "screen", "audit", "quarantine"}, "config")
     agent = _table(raw.get("agent", {}), AgentSection, "agent")
     _positive(agent.stalled_download_s, "agent.stalled_download_s")
+    if agent.stalled_download_s > MAX_STALLED_DOWNLOAD_S:  # else a download name would be a hiding place again
+        raise ConfigError(f"agent.stalled_download_s: at most {MAX_STALLED_DOWNLOAD_S:g} s (one day), got {agent.stalled_download_s:g}")
     model = _table(raw.get("model", {}), ModelSection, "model")
     if model.accelerator not in ACCELERATORS:
         raise ConfigError(f"model.accelerator: {model.accelerator!r} is not one of {', '.join(ACCELERATORS)}")

@@ -103,3 +103,10 @@ def test_unreadable_and_invalid_files(tmp_path: Path):
 def test_unknown_profile_asked_for_by_name():
     with pytest.raises(ConfigError, match="unknown profile 'x' \\(known: child, teen, adult\\)"):
         Config().profile("x")
+
+
+def test_a_download_name_cannot_be_made_a_hiding_place_by_config():
+    assert parse_config({"agent": {"stalled_download_s": 60}}).agent.stalled_download_s == 60
+    for bad in (0, -1, 86401, 1e12):
+        with pytest.raises(ConfigError, match="agent.stalled_download_s"):
+            parse_config({"agent": {"stalled_download_s": bad}})
