@@ -13,6 +13,8 @@ again), and the audit row is written unless the log already has it.
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import logging
 import os
 import stat
@@ -21,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -29,12 +32,12 @@ from agent.actions.files import FileActions, audited_action
 from agent.audit import AuditRecord, tail
 from agent.classifier import Classifier
 from agent.classifier.scores import Scores
-from agent.decode import DecodeLimits, read_error_message, sniff_file
-from agent.faults import kill_point
-from agent.fsutil import display_path, sha256_file
+from agent.decode import SNIFF_BYTES, DecodeError, DecodeLimits, read_error_message, sniff
+from agent.faults import kill_point, pause_point
+from agent.fsutil import display_path, open_regular, sha256_file
 from agent.outcome import MOVING_ACTIONS, ActionName, Outcome, action_name
 from agent.policy import Profile, decide
-from agent.scan import MEDIA_SUFFIXES, ScanItem, ScanResult, classify_prepared, prepare_file
+from agent.scan import IMAGE_SUFFIXES, VIDEO_SUFFIXES, ScanItem, ScanResult, classify_prepared, prepare_held
 from agent.sources.folder import is_temporary
 from agent.state import FileRow, Identity, KnownContent, StateDB
 from agent.vault import VaultError, new_entry_id
@@ -47,6 +50,22 @@ def _identity_now(path: Path) -> Identity | None:
         return Identity.of(os.lstat(path))
     except OSError:
         return None
+
+
+def _read_held(handle: BinaryIO, head: bytes, kind: str, limits: DecodeLimits) -> tuple[bytes | BinaryIO, str]:
+    """The rest of the file through the same handle, and the sha256 of every byte: an image is held
+    in memory (decoded from exactly these bytes), a video is hashed in blocks and decoded from the
+    handle afterwards."""
+    digest = hashlib.sha256(head)
+    if kind == "image":
+        rest = handle.read(limits.max_image_bytes + 1 - len(head))
+        if len(head) + len(rest) > limits.max_image_bytes:
+            raise DecodeError(f"image file too large (over {limits.max_image_bytes >> 20:,} MB)")
+        digest.update(rest)
+        return head + rest, digest.hexdigest()
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(block)
+    return handle, digest.hexdigest()
 
 
 def _same_failure(row: FileRow | None, detail: str) -> bool:
@@ -71,7 +90,7 @@ class LockedClassifier:
 class FileDecider:
     def __init__(self, classifier: Classifier, state: StateDB, actions: FileActions, profile: Callable[[], Profile],
                  ignored: tuple[Path, ...] = (), limits: DecodeLimits = DecodeLimits(),
-                 on_outcome: Callable[[Outcome], None] | None = None):
+                 on_outcome: Callable[[Outcome], None] | None = None, again: Callable[[Path], object] | None = None):
         self.classifier = LockedClassifier(classifier)
         self.state, self.actions = state, actions
         self.audit = actions.audit
@@ -79,6 +98,7 @@ class FileDecider:
         self.ignored = ignored
         self.limits = limits
         self.on_outcome = on_outcome or (lambda outcome: None)
+        self.again = again or (lambda path: None)
         self.model = classifier.model.name
 
     # -- the pipeline's handler -----------------------------------------------------------
@@ -103,27 +123,39 @@ class FileDecider:
         if self.state.is_decided(path, identity):
             return None
         started = time.perf_counter()
-        if path.suffix.lower() not in MEDIA_SUFFIXES:
-            # Any name can hold a picture: the first bytes decide, and a file that is neither an
-            # image nor a video is passed over without reading the rest of it.
-            try:
-                kind = sniff_file(path)
-            except FileNotFoundError:
-                return None
-            except OSError as err:
-                return self._error(path, identity, "", read_error_message(err), started, final=False)
-            if kind is None:
-                self.state.record(path, identity, "", "ignored", None, "none")
-                return Outcome(display_path(path), "ignored", path=path)
         try:
-            sha = sha256_file(path)
-            after = os.lstat(path)
+            handle = open_regular(path)
         except FileNotFoundError:
             return None
         except OSError as err:
+            if err.errno in (errno.ELOOP, errno.EINVAL):
+                return None  # a symlink or a special file took the name: not a file to judge
             return self._error(path, identity, "", read_error_message(err), started, final=False)
-        if Identity.of(after) != identity:
-            return None  # still being written after all: its next event (or the reconcile) brings it back
+        with handle:
+            if Identity.of(os.fstat(handle.fileno())) != identity:
+                return None  # another file took the name since the lstat: its own event brings it here
+            return self._judge(path, identity, handle, before.st_nlink, started)
+
+    def _judge(self, path: Path, identity: Identity, handle: BinaryIO, links: int, started: float) -> Outcome | None:
+        """Judge the open file: the hash, the model and the content cache see the same bytes."""
+        suffix = path.suffix.lower()
+        try:
+            # Any name can hold a picture: the first bytes decide, and a file that is neither an
+            # image nor a video is passed over without reading the rest of it.
+            head = handle.read(SNIFF_BYTES)
+            kind = sniff(head) or ("video" if suffix in VIDEO_SUFFIXES else "image" if suffix in IMAGE_SUFFIXES else None)
+            if kind is None:
+                self.state.record(path, identity, "", "ignored", None, "none")
+                return Outcome(display_path(path), "ignored", path=path)
+            held, sha = _read_held(handle, head, kind, self.limits)
+        except OSError as err:
+            return self._error(path, identity, "", read_error_message(err), started, final=False)
+        except DecodeError as err:
+            return self._error(path, identity, "", str(err), started)
+        if self._changed(path, handle, identity):
+            self._again(path)
+            return None
+        pause_point("folder:hashed")
         if self.state.is_standin(sha):
             self.state.record(path, identity, sha, "standin", None, "none")
             return Outcome(display_path(path), "standin", path=path)
@@ -132,13 +164,14 @@ class FileDecider:
             return Outcome(display_path(path), "allowed", path=path)
         known = self.state.known_content(sha)
         if known is None:
-            prepared = prepare_file(ScanItem(path, explicit=False), self.limits)
+            prepared = prepare_held(ScanItem(path, explicit=False), kind, held, self.limits)
             result = classify_prepared(prepared, self.classifier, self.profile())
+            if self._changed(path, handle, identity):  # written or replaced while judged: these scores belong to no file
+                self._again(path)
+                return None
             if result is None:
                 self.state.record(path, identity, sha, "ignored", None, "none")
                 return Outcome(display_path(path), "ignored", path=path)
-            if _identity_now(path) != identity:
-                return None  # changed while decoded: judged again once it settles
             if result.prediction == "error":
                 return self._error(path, identity, sha, result.error or "unreadable", started)
             assert result.scores is not None  # every result but an error has scores
@@ -150,7 +183,17 @@ class FileDecider:
                             known.frames, known.worst_frame, known.note)
         kind = "video" if known.video else "folder"
         action = action_name(profile.actions.get(kind, "log"), f"profiles.{profile.name}.actions.{kind}") if decision.flagged else "none"
-        return self._act(path, identity, sha, result, profile, action, links=before.st_nlink)
+        return self._act(path, identity, sha, result, profile, action, links=links)
+
+    @staticmethod
+    def _changed(path: Path, handle: BinaryIO, identity: Identity) -> bool:
+        """Whether the open file was written, or the name now leads to another file."""
+        return Identity.of(os.fstat(handle.fileno())) != identity or _identity_now(path) != identity
+
+    def _again(self, path: Path) -> None:
+        """Changed while judged: judged again from the start (its events would bring it back too,
+        but a lost event must not leave it undecided)."""
+        self.again(path)
 
     # -- acting, exactly once -------------------------------------------------------------
 

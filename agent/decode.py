@@ -6,17 +6,25 @@
   (``Image.draft``), then one resize by the method the preprocessing study chose.
 - EXIF orientation is applied; palette, CMYK, 16-bit, greyscale and alpha images become RGB,
   transparent areas shown on white.
-- Animations (GIF, APNG, WebP): up to ``max_frames`` frames spread evenly over the animation,
-  visited in one forward pass (seeking backwards restarts decoding: O(n²)), classified as one
-  batch by the caller.
-- Hard limits (pixels, frames) and every unreadable case end in ``DecodeError`` with one line.
+- Animations (GIF, APNG, WebP): every frame is decoded in one forward pass (the codecs decode
+  each frame on the way to the next anyway; seeking backwards would restart: O(n²)) and every
+  new picture in it is judged, so a flagged frame cannot hide between samples. A frame that looks
+  like the last new one (no 8×8 cell changed by more than ``SAME_PICTURE_LEVELS``) would score the
+  same and is skipped. Past ``max_frames`` new pictures, the frames judged are an even spread
+  plus a random sample of the rest that a file cannot predict (``_AnimationSampler``).
+- Hard limits (pixels, frames, seconds) and every unreadable case end in ``DecodeError`` with
+  one line.
 """
 
 from __future__ import annotations
 
 import errno
+import io
+import random
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -35,8 +43,10 @@ _BACKGROUND = (255, 255, 255)
 
 DEFAULT_MAX_PIXELS = 150_000_000  # 150 MP: above any camera; a PNG that size is ~450 MB decoded
 # Veil checks the pixel count itself, from the header, before any pixel is decoded, with a clear
-# message; Pillow's own check would only add a warning, so it is left to ours.
-Image.MAX_IMAGE_PIXELS = None
+# message. Pillow's own guard stays on everywhere else (the blur, a preview): it warns above this
+# and refuses above twice this, so no image Veil opens can be a decompression bomb.
+Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS
+SAME_PICTURE_LEVELS = 8.0  # an animation frame is a new picture when some 8×8 cell of it moved more (0–255)
 
 
 class DecodeError(Exception):
@@ -46,8 +56,13 @@ class DecodeError(Exception):
 @dataclass(frozen=True)
 class DecodeLimits:
     max_pixels: int = DEFAULT_MAX_PIXELS
-    max_frames: int = 32  # frames classified per animation
+    # Frames classified per animation: every new picture up to this many. The model takes 2.1 ms
+    # a frame on a 2-core Xeon, so 256 frames add about half a second to a decode that costs
+    # 1–38 ms a frame (benchmarks/RESULTS.md, "Animation sampling"); 38 MB of frames at most.
+    max_frames: int = 256
     max_frames_in_file: int = 20_000  # a longer animation is refused rather than walked
+    max_seconds: float = 120.0  # decoding one file longer than this is refused: nothing stalls the agent
+    max_image_bytes: int = 512 << 20  # an image file is read into memory once (hashed and decoded from the same bytes)
 
 
 @dataclass(frozen=True)
@@ -124,10 +139,53 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def _frame_plan(frame_count: int, limit: int) -> list[int]:
-    """Frame indices to classify: all of them, or ``limit`` spread evenly, first and last kept."""
+    """``limit`` frame indices spread evenly, first and last kept (all of them when there are fewer)."""
     if frame_count <= limit:
         return list(range(frame_count))
     return sorted({round(i * (frame_count - 1) / (limit - 1)) for i in range(limit)})
+
+
+EVEN_SHARE = 32  # of an animation's judged frames, this many are always spread evenly
+
+
+class _AnimationSampler:
+    """Chooses, in one forward pass, which frames of an animation are judged: an even spread
+    (``EVEN_SHARE``) plus every new picture, as long as they fit in ``limit``; past that, a uniform
+    random sample of the new pictures (reservoir sampling, system randomness), so a file cannot
+    know in advance which of its frames will be looked at. Holds at most ``limit`` frames."""
+
+    def __init__(self, frame_count: int, limit: int):
+        self.planned = set(_frame_plan(frame_count, min(limit, EVEN_SHARE)))
+        self.room = max(0, limit - len(self.planned))
+        self.kept: dict[int, np.ndarray] = {}
+        self._extras: list[int] = []  # indices in the reservoir
+        self._new_seen = 0
+        self._last_new: np.ndarray | None = None
+        self._random = random.SystemRandom()
+
+    def offer(self, index: int, frame: np.ndarray) -> None:
+        cells = frame.reshape(MODEL_SIZE // 8, 8, MODEL_SIZE // 8, 8, 3).mean(axis=(1, 3), dtype=np.float32)
+        new = self._last_new is None or float(np.abs(cells - self._last_new).max()) > SAME_PICTURE_LEVELS
+        if new:
+            self._last_new = cells  # compared with the last new picture, so a slow fade is caught too
+        if index in self.planned:
+            self.kept[index] = frame
+        elif new and self.room:
+            self._new_seen += 1
+            if len(self._extras) < self.room:
+                slot = len(self._extras)
+                self._extras.append(index)
+            else:
+                slot = self._random.randrange(self._new_seen)
+                if slot >= self.room:
+                    return
+                del self.kept[self._extras[slot]]
+                self._extras[slot] = index
+            self.kept[index] = frame
+
+    def frames(self) -> tuple[np.ndarray, tuple[int, ...]]:
+        order = sorted(self.kept)
+        return np.stack([self.kept[i] for i in order]), tuple(order)
 
 
 def read_error_message(err: BaseException) -> str:
@@ -140,6 +198,8 @@ def read_error_message(err: BaseException) -> str:
         return "is a directory"
     if isinstance(err, UnidentifiedImageError):
         return "not an image Veil can read (unknown or corrupt format)"
+    if isinstance(err, MemoryError):
+        return "not enough memory to decode it"
     if isinstance(err, Image.DecompressionBombError):
         return f"image too large (over {DEFAULT_MAX_PIXELS:,} pixels)"
     message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -150,12 +210,24 @@ def read_error_message(err: BaseException) -> str:
     return f"corrupt image data ({message})"
 
 
-def decode_image(path: Path, limits: DecodeLimits = DecodeLimits()) -> DecodedImage:
-    """Decode a still or animated image to model-size frames, or raise ``DecodeError``."""
+def _size_of(source: Path | IO[bytes]) -> int:
+    if isinstance(source, Path):
+        return source.stat().st_size
+    if isinstance(source, io.BytesIO):
+        return source.getbuffer().nbytes
+    position = source.seek(0, io.SEEK_END)
+    source.seek(0)
+    return position
+
+
+def decode_image(source: Path | IO[bytes], limits: DecodeLimits = DecodeLimits()) -> DecodedImage:
+    """Decode a still or animated image (a path, or the bytes already read) to model-size frames,
+    or raise ``DecodeError``."""
+    deadline = time.monotonic() + limits.max_seconds
     try:
-        if path.stat().st_size == 0:
+        if _size_of(source) == 0:
             raise DecodeError("empty file (0 bytes)")
-        with Image.open(path) as image:
+        with Image.open(source) as image:
             width, height = image.size
             if width * height > limits.max_pixels:
                 raise DecodeError(f"image too large ({width}×{height} = {width * height:,} pixels; limit {limits.max_pixels:,})")
@@ -167,15 +239,18 @@ def decode_image(path: Path, limits: DecodeLimits = DecodeLimits()) -> DecodedIm
                 draft_for_model(image)
                 frame = resize_for_model(to_rgb(ImageOps.exif_transpose(image)))
                 return DecodedImage(frame[None], (0,), 1, fmt)
-            plan = _frame_plan(frame_count, limits.max_frames)
-            frames = []
-            for index in plan:  # ascending: forward seeks only
+            sampler = _AnimationSampler(frame_count, limits.max_frames)
+            for index in range(frame_count):  # ascending: forward seeks only
+                if time.monotonic() > deadline:
+                    raise DecodeError(f"took longer than {limits.max_seconds:.0f} s to decode "
+                                      f"(frame {index:,} of {frame_count:,})")
                 image.seek(index)
-                frames.append(resize_for_model(to_rgb(image)))
-            return DecodedImage(np.stack(frames), tuple(plan), frame_count, fmt)
+                sampler.offer(index, resize_for_model(to_rgb(image)))
+            frames, indices = sampler.frames()
+            return DecodedImage(frames, indices, frame_count, fmt)
     except DecodeError:
         raise
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as err:
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError, MemoryError) as err:
         # Pillow signals corrupt data with all of these, depending on the codec.
         raise DecodeError(read_error_message(err)) from None
 

@@ -11,6 +11,7 @@ pooling would add latency and buy nothing.
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from collections import deque
@@ -18,6 +19,7 @@ from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from agent.classifier import FrameClassifier
 from agent.classifier.scores import Scores
@@ -105,6 +107,22 @@ class _Prepared:
     kind: str | None  # "image" | "video" | None (not media)
     error: str | None
     seconds: float
+    source: IO[bytes] | None = None  # a video its caller holds open: read from it, not from the path
+    unpredictable: bool = False  # the folder agent's sampling (sources/video.py)
+
+
+def prepare_held(item: ScanItem, kind: str, held: bytes | IO[bytes], limits: DecodeLimits) -> _Prepared:
+    """Decode a file whose content the caller already holds: an image's bytes, or an open video
+    file. What is judged is then exactly what the caller hashed, whatever happens to the path."""
+    if kind == "video":
+        assert not isinstance(held, bytes)
+        return _Prepared(item, None, "video", None, 0.0, source=held, unpredictable=True)
+    started = time.perf_counter()
+    try:
+        decoded = decode_image(io.BytesIO(held) if isinstance(held, bytes) else held, limits)
+    except DecodeError as err:
+        return _Prepared(item, None, "image", str(err), time.perf_counter() - started)
+    return _Prepared(item, decoded, "image", None, time.perf_counter() - started)
 
 
 def prepare_file(item: ScanItem, limits: DecodeLimits) -> _Prepared:
@@ -133,7 +151,7 @@ def classify_prepared(prepared: _Prepared, classifier: FrameClassifier, profile:
     if prepared.error is not None:
         return ScanResult(item.path, "error", prepared.seconds * 1000, error=prepared.error)
     if prepared.kind == "video":
-        return _finish_video(item, classifier, profile)
+        return _finish_video(item, classifier, profile, prepared.source, prepared.unpredictable)
     if prepared.decoded is None:
         return None  # a folder's non-media file
     started = time.perf_counter()
@@ -152,14 +170,15 @@ def classify_prepared(prepared: _Prepared, classifier: FrameClassifier, profile:
     )
 
 
-def _finish_video(item: ScanItem, classifier: FrameClassifier, profile: Profile) -> ScanResult:
+def _finish_video(item: ScanItem, classifier: FrameClassifier, profile: Profile, source: IO[bytes] | None = None,
+                  unpredictable: bool = False) -> ScanResult:
     """A video is sampled once a second like ``veil video``; malign when any segment exists."""
     from agent.sources.video import VideoError
     from agent.video import analyse_video
 
     started = time.perf_counter()
     try:
-        report = analyse_video(item.path, classifier, profile)
+        report = analyse_video(item.path, classifier, profile, source=source, unpredictable=unpredictable)
     except VideoError as err:
         return ScanResult(item.path, "error", (time.perf_counter() - started) * 1000, error=str(err))
     worst = max(range(len(report.samples)), key=lambda i: report.samples[i].malign)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -112,9 +113,10 @@ def find_segments(samples: list[Sample], every: float, profile: Profile, gap_sam
     return segments
 
 
-def _decode_ahead(path: Path, every: float, run: SampleRun, out: queue.Queue, stop: threading.Event) -> None:
+def _decode_ahead(source: Path | IO[bytes], every: float, run: SampleRun, out: queue.Queue, stop: threading.Event,
+                  unpredictable: bool) -> None:
     try:
-        for frame in sample_frames(path, every, run):
+        for frame in sample_frames(source, every, run, unpredictable):
             while not stop.is_set():
                 try:
                     out.put(frame, timeout=0.1)
@@ -128,10 +130,11 @@ def _decode_ahead(path: Path, every: float, run: SampleRun, out: queue.Queue, st
         out.put(err)
 
 
-def _frames(path: Path, every: float, run: SampleRun) -> Iterator[Frame]:
+def _frames(source: Path | IO[bytes], every: float, run: SampleRun, unpredictable: bool) -> Iterator[Frame]:
     frames: queue.Queue = queue.Queue(maxsize=64)
     stop = threading.Event()
-    worker = threading.Thread(target=_decode_ahead, args=(path, every, run, frames, stop), name="veil-video-decode", daemon=True)
+    worker = threading.Thread(target=_decode_ahead, args=(source, every, run, frames, stop, unpredictable),
+                              name="veil-video-decode", daemon=True)
     worker.start()
     try:
         while True:
@@ -146,7 +149,10 @@ def _frames(path: Path, every: float, run: SampleRun) -> Iterator[Frame]:
         worker.join()
 
 
-def analyse_video(path: Path, classifier: FrameClassifier, profile: Profile, every: float = 1.0, gap_samples: int = 2) -> VideoReport:
+def analyse_video(path: Path, classifier: FrameClassifier, profile: Profile, every: float = 1.0, gap_samples: int = 2,
+                  source: IO[bytes] | None = None, unpredictable: bool = False) -> VideoReport:
+    """Samples and flagged segments of the video at ``path`` (read from ``source`` when the caller
+    holds it open; ``unpredictable``: sampling a crafted file cannot plan around, see ``sample_frames``)."""
     started = time.perf_counter()
     run = SampleRun()
     samples: list[Sample] = []
@@ -158,7 +164,7 @@ def analyse_video(path: Path, classifier: FrameClassifier, profile: Profile, eve
             samples.append(Sample(frame.t, scores, decision.malign, decision.flagged))
         batch.clear()
 
-    for frame in _frames(path, every, run):
+    for frame in _frames(path if source is None else source, every, run, unpredictable):
         batch.append(frame)
         if len(batch) >= classifier.backend.max_batch:
             flush()

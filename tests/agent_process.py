@@ -27,8 +27,9 @@ def write_config(tmp_path: Path, watches: list[Path], extra: str = "", data: Pat
     return path
 
 
-def run_veil(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "agent", *args], capture_output=True, text=True, cwd=REPO, timeout=timeout,
+def run_veil(*args: str, env: dict | None = None, timeout: float = 300, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """``veil`` in its own process; ``prefix`` runs it through another command (``setpriv`` as another user)."""
+    return subprocess.run([*prefix, sys.executable, "-m", "agent", *args], capture_output=True, text=True, cwd=REPO, timeout=timeout,
                           env={**os.environ, "VEIL_CONFIG": "/nonexistent", **(env or {})})
 
 
@@ -36,9 +37,10 @@ class Agent:
     """``veil run --no-tray`` (or with its tray icon) in the background; ``started`` once its
     start-up line is out."""
 
-    def __init__(self, config: Path, env: dict | None = None, tray: bool = False, args: tuple[str, ...] = ()):
+    def __init__(self, config: Path, env: dict | None = None, tray: bool = False, args: tuple[str, ...] = (),
+                 prefix: tuple[str, ...] = ()):
         self.config = config
-        self.proc = subprocess.Popen([sys.executable, "-m", "agent", "run", *([] if tray else ["--no-tray"]), "--config", str(config),
+        self.proc = subprocess.Popen([*prefix, sys.executable, "-m", "agent", "run", *([] if tray else ["--no-tray"]), "--config", str(config),
                                       *args],
                                      stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=REPO,
                                      env={**os.environ, "VEIL_CONFIG": "/nonexistent", **(env or {})})

@@ -227,16 +227,12 @@ class FolderWatcher:
         self._observer: BaseObserver | None = None
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
-        self._overflow_hook: _OverflowHook | None = None
 
     # -- life cycle -----------------------------------------------------------------------
 
     def start(self) -> None:
-        from watchdog.observers import Observer
-
-        self._observer = observer = Observer()
+        self._observer = observer = _observer(self._overflowed)
         observer.start()
-        self._overflow_hook = _OverflowHook(self._overflowed)
         for watch in self._watches:
             self._schedule(watch)
         self._ticker = threading.Thread(target=self._tick_loop, name="veil-settle", daemon=True)
@@ -257,8 +253,6 @@ class FolderWatcher:
             observer.stop()
         for observer in observers.values():
             observer.join()
-        if self._overflow_hook is not None:
-            self._overflow_hook.remove()
 
     def describe(self) -> list[str]:
         return [f"{w.folder.root}{' (polling)' if w.polling else ''}{' (missing)' if w.missing_since else ''}" for w in self._watches]
@@ -398,18 +392,46 @@ class _Handler:
             settler.closed(src, wrote=False)
 
 
-class _OverflowHook(logging.Handler):
-    """watchdog reports a kernel queue overflow only as a log warning; turn it into a reconcile."""
+def _observer(on_overflow: Callable[[], None]) -> BaseObserver:
+    """The platform's observer. On Linux, an inotify one that calls ``on_overflow`` when the
+    kernel's event queue overflows (events were lost), through watchdog's own callback for it
+    (``WatchCallback.on_queue_overflow``, watchdog 7.1). Elsewhere the periodic reconcile is what
+    catches what the platform's API dropped."""
+    import sys
 
-    def __init__(self, on_overflow: Callable[[], None]):
-        super().__init__(logging.WARNING)
-        self.on_overflow = on_overflow
-        self._logger = logging.getLogger("watchdog.observers.inotify_c")
-        self._logger.addHandler(self)
+    from watchdog.observers import Observer
+    from watchdog.observers.api import DEFAULT_OBSERVER_TIMEOUT, BaseObserver
 
-    def emit(self, record: logging.LogRecord) -> None:
-        if "overflow" in record.getMessage().lower():
-            self.on_overflow()
+    if not sys.platform.startswith("linux"):
+        return Observer()
+    from watchdog.observers.inotify import InotifyEmitter
+    from watchdog.observers.inotify_c import CallbackId, InotifyConstants, InotifyEvent, InotifyFD, WatchDescriptor
 
-    def remove(self) -> None:
-        self._logger.removeHandler(self)
+    class OverflowCallback:
+        """Registered on ``/`` for its deletion only (an event that never comes): the kernel's
+        overflow notice goes to every callback of the inotify instance, and this one is ours."""
+
+        def on_event(self, event: InotifyEvent) -> None:
+            pass
+
+        def on_watch_deleted(self, wd: WatchDescriptor) -> None:
+            pass
+
+        def on_queue_overflow(self) -> None:
+            on_overflow()
+
+    class InotifyObserver(BaseObserver):
+        """watchdog's InotifyObserver, with the inotify instance in hand to register the callback."""
+
+        def __init__(self) -> None:
+            self.inotify = InotifyFD()
+            self.inotify.start()
+            super().__init__(InotifyEmitter, timeout=DEFAULT_OBSERVER_TIMEOUT, inotify_fd=self.inotify)
+            self.inotify.add_callback(b"/", InotifyConstants.IN_DELETE_SELF, OverflowCallback(), CallbackId(0))
+
+        def on_thread_stop(self) -> None:
+            super().on_thread_stop()
+            self.inotify.stop()
+            self.inotify.join()
+
+    return InotifyObserver()

@@ -16,9 +16,11 @@ canaries) it agreed best with the reference (nsfwjs' aligned bilinear on the ful
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -54,11 +56,14 @@ class SampleRun:
     stopped: str | None = None
 
 
-def _open(path: Path):
+def _open(source: Path | IO[bytes]):
+    """A container on a path, or on a file Veil already holds open (read from its start)."""
     import av
 
     try:
-        container = av.open(str(path))
+        if not isinstance(source, Path):
+            source.seek(0)
+        container = av.open(str(source) if isinstance(source, Path) else source)
     except FileNotFoundError:
         raise VideoError("file vanished before it could be read") from None
     except PermissionError:
@@ -79,11 +84,11 @@ def _duration(container, stream) -> float:
     return 0.0
 
 
-def _keyframe_times(path: Path) -> tuple[list[float], float]:
+def _keyframe_times(source: Path | IO[bytes]) -> tuple[list[float], float]:
     """Keyframe timestamps from the packets alone, and the last packet's end time."""
     import av
 
-    container = _open(path)
+    container = _open(source)
     try:
         stream = container.streams.video[0]
         base = stream.time_base
@@ -110,25 +115,64 @@ def _to_pixels(frame) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(pixels, rotation // 90)) if rotation in (90, 180, 270) else pixels
 
 
-def _decoded(container, stream, keyframes_only: bool):
-    if not keyframes_only:
+# Unpredictable sampling (the folder agent's): what a crafted file cannot plan around.
+FULL_DECODE_SHARE = 0.25  # of the GOPs, this share (drawn at random) is decoded frame by frame, B-frames too
+SCENE_CHANGE_LEVELS = 24.0  # a decoded frame is a new scene when a 16×16 luma cell moved more (0–255)
+EXTRA_PER_INTERVAL = 2  # scene-change samples per interval, on top of the interval's own
+
+
+def _decoded(container, stream, keyframes_only: bool, chance: random.Random | None):
+    """Decoded frames: every reference frame (sequential mode) or the keyframes; with ``chance``,
+    a random quarter of the GOPs is decoded in full as well, so no frame is safe from sampling."""
+    decoder = stream.codec_context
+    if chance is None and not keyframes_only:
         yield from container.decode(stream)
         return
-    decoder = stream.codec_context
+    full = False
     for packet in container.demux(stream):
-        if packet.is_keyframe or packet.size == 0:  # the empty packet at the end flushes
+        if packet.is_keyframe and chance is not None:
+            full = chance.random() < FULL_DECODE_SHARE
+            if not keyframes_only:
+                decoder.skip_frame = "DEFAULT" if full else "NONREF"
+        if not keyframes_only or full or packet.is_keyframe or packet.size == 0:  # the empty packet at the end flushes
             yield from decoder.decode(packet)
 
 
-def sample_frames(path: Path, every: float, run: SampleRun | None = None) -> Iterator[Frame]:
-    """One frame per ``every`` seconds (the first decodable frame in each interval)."""
+_LUMA_FORMATS = frozenset("yuv420p yuvj420p yuv422p yuvj422p yuv444p yuvj444p nv12 nv21 gray".split())
+
+
+def _sketch(frame) -> np.ndarray:
+    """A 16×16 brightness sketch to spot a scene change: 64×64 points of the luma plane, 4×4
+    averaged (0.01 ms on 720p; FFmpeg's scaler would take 0.5 ms)."""
+    if frame.format.name in _LUMA_FORMATS:
+        plane = frame.planes[0]
+        luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+        rows = np.linspace(0, frame.height - 1, 64).astype(np.intp)
+        cols = np.linspace(0, frame.width - 1, 64).astype(np.intp)
+        points = luma[np.ix_(rows, cols)]
+    else:
+        points = frame.reformat(width=64, height=64, format="gray", interpolation="POINT").to_ndarray()
+    return points.reshape(16, 4, 16, 4).mean(axis=(1, 3), dtype=np.float32)
+
+
+def sample_frames(source: Path | IO[bytes], every: float, run: SampleRun | None = None,
+                  unpredictable: bool = False) -> Iterator[Frame]:
+    """One frame per ``every`` seconds, from a path or from a file already open (so what is
+    judged is what was hashed).
+
+    By default the first decodable frame of each interval: the same samples every run, as
+    ``veil video``'s reports should be. ``unpredictable`` (the folder agent): each interval's
+    sample is taken at a random offset inside it, a random quarter of the GOPs is decoded in full,
+    and up to ``EXTRA_PER_INTERVAL`` more samples are taken where the scene changes, so a file
+    cannot place flagged frames where it knows no sample falls."""
     import av
 
     if every <= 0:
         raise VideoError("--every must be > 0")
     run = run if run is not None else SampleRun()
-    keys, packet_end = _keyframe_times(path)
-    container = _open(path)
+    chance = random.SystemRandom() if unpredictable else None
+    keys, packet_end = _keyframe_times(source)
+    container = _open(source)
     try:
         stream = container.streams.video[0]
         duration = _duration(container, stream) or packet_end
@@ -146,20 +190,42 @@ def sample_frames(path: Path, every: float, run: SampleRun | None = None) -> Ite
             stream.codec_context.skip_frame = "NONREF"
         run.info = VideoInfo(duration, stream.codec_context.width, stream.codec_context.height, stream.codec_context.name,
                              len(keys), "keyframes" if dense else "sequential")
-        next_slot = 0
+        slot, sampled, extras, taken = -1, False, 0, 0
+        held = None  # the slot's latest frame before its sampling offset: taken if no later one comes
+        offset = 0.0
+        last_sketch: np.ndarray | None = None
         try:
-            for frame in _decoded(container, stream, keyframes_only=dense):
+            for frame in _decoded(container, stream, keyframes_only=dense, chance=chance):
                 if frame.pts is None:
                     continue
                 t = float(frame.pts * stream.time_base)
-                slot = math.floor(t / every + 1e-9)
-                if slot < next_slot:
-                    continue
-                yield Frame(round(t, 3), _to_pixels(frame))
-                next_slot = slot + 1
+                frame_slot = math.floor(t / every + 1e-9)
+                if frame_slot < slot:
+                    continue  # out of order: its interval is behind us
+                if frame_slot > slot:
+                    if held is not None and not sampled:
+                        yield Frame(round(float(held.pts * stream.time_base), 3), _to_pixels(held))
+                        taken += 1
+                    slot, sampled, extras, held = frame_slot, False, 0, None
+                    offset = chance.uniform(0.0, every) if chance is not None else 0.0
+                if not sampled:
+                    if t + 1e-9 >= slot * every + offset:
+                        yield Frame(round(t, 3), _to_pixels(frame))
+                        sampled, taken = True, taken + 1
+                        last_sketch = _sketch(frame) if chance is not None else None
+                    else:
+                        held = frame
+                elif chance is not None and extras < EXTRA_PER_INTERVAL:
+                    sketch = _sketch(frame)
+                    if last_sketch is not None and float(np.abs(sketch - last_sketch).max()) > SCENE_CHANGE_LEVELS:
+                        yield Frame(round(t, 3), _to_pixels(frame))
+                        extras, taken, last_sketch = extras + 1, taken + 1, sketch
+            if held is not None and not sampled:
+                yield Frame(round(float(held.pts * stream.time_base), 3), _to_pixels(held))
+                taken += 1
         except av.error.FFmpegError as err:
-            run.stopped = f"decoding stopped at {next_slot * every:.1f}s: {str(err).splitlines()[0]}"
-        if next_slot == 0:
+            run.stopped = f"decoding stopped at {max(0, slot + sampled) * every:.1f}s: {str(err).splitlines()[0]}"
+        if taken == 0:
             raise VideoError(run.stopped or "no frame could be decoded")
     finally:
         container.close()

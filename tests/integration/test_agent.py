@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -287,26 +288,39 @@ def test_a_pause_ends_on_its_own_and_what_came_meanwhile_is_decided(tmp_path):
     assert events == ["start", "pause", "resume", "stop"]
 
 
-def test_an_inotify_queue_overflow_is_audited_and_reconciled(tmp_path):
-    import logging
-
-    folder = tmp_path / "w"
-    folder.mkdir()
-    app = _in_process_app(tmp_path, folder)
-    app.start()
+def test_a_real_kernel_queue_overflow_is_audited_and_reconciled(watched):
+    """A real IN_Q_OVERFLOW: the agent is frozen (SIGSTOP, a stalled reader) while more events
+    happen than the kernel queues for it, so the picture written last has its events dropped. Only
+    the overflow's reconcile can find it: the periodic walk is ten minutes away. As root the queue
+    is made small for the agent's inotify instance (the limit is read when one is created)."""
+    folder, data, config = watched
+    limit = Path("/proc/sys/fs/inotify/max_queued_events")
+    default = int(limit.read_text())
+    queued = default
+    if os.geteuid() == 0:
+        try:
+            limit.write_text("64")
+            queued = 64
+        except OSError:
+            pass
     try:
-        app.wait_idle(10)
-        # a file whose events the kernel dropped: written while no event reaches Veil
-        app.pause(10)
-        shutil.copy(CANARY, folder / "missed.png")
-        time.sleep(0.5)
-        app._paused_until = None  # unpaused without the resume walk: only the overflow's reconcile can find it
-        # watchdog reports IN_Q_OVERFLOW only as this log warning (watchdog/observers/inotify_c.py)
-        logging.getLogger("watchdog.observers.inotify_c").warning("Inotify queue overflowed; filesystem events were lost")
-        assert wait_until(lambda: not (folder / "missed.png").exists(), 15)
+        agent = Agent(config)
     finally:
-        app.stop()
-    errors = [r["detail"] for r in audit_of(tmp_path / "data") if r["subject"] == "error"]
+        if queued != default:
+            limit.write_text(str(default))
+    try:
+        os.kill(agent.proc.pid, signal.SIGSTOP)
+        try:
+            for i in range(queued + 100):  # at least one event each
+                (folder / f"note-{i}.txt").write_bytes(b"")
+            shutil.copy(CANARY, folder / "missed.png")
+        finally:
+            os.kill(agent.proc.pid, signal.SIGCONT)
+        assert wait_until(lambda: not (folder / "missed.png").exists(), 120), agent.lines[-5:]
+    finally:
+        agent.stop()
+    assert any("overflowed" in line and "reconciling" in line for line in agent.lines), agent.lines[-10:]
+    errors = [r["detail"] for r in audit_of(data) if r["subject"] == "error"]
     assert any("overflowed" in e and "reconciling" in e for e in errors)
 
 

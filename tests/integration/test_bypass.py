@@ -3,9 +3,12 @@ temporary download names, Veil's own folders over a watched one. Each attack is 
 real against ``veil run --once`` or a running agent, and each one used to leave a flagged picture
 in a watched folder with no quarantine and no audit row."""
 
+import hashlib
 import os
 import shutil
 import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -211,3 +214,113 @@ def test_a_flagged_file_with_other_names_says_so_and_its_watched_names_are_judge
     # judge both names before either is moved, so the second may count 2 or 1)
     assert all(" of this file (hard link" in r["detail"] for r in rows)
     assert any("2 other names of this file (hard links) remain" in r["detail"] for r in rows)
+
+
+NOBODY = 65534
+
+
+@pytest.fixture
+def as_user(tmp_path):
+    """A folder and a command prefix under which file permissions bind the agent. Root reads
+    every file whatever its mode, so as root the agent runs as ``nobody`` (setpriv) in a folder
+    that user owns; as anyone else, as that user in tmp_path."""
+    if os.geteuid() != 0:
+        yield tmp_path, ()
+        return
+    prefix = ("setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--")
+    probe = subprocess.run([*prefix, sys.executable, "-c", "import agent"], capture_output=True, text=True, cwd=REPO)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot run Python as an unprivileged user here: {probe.stderr.strip()[-200:]}")
+    home = Path(tempfile.mkdtemp(prefix="veil-unprivileged-"))
+    home.chmod(0o755)
+    os.chown(home, NOBODY, NOBODY)
+    try:
+        yield home, prefix
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _owned(home: Path, path: Path) -> Path:
+    """``path`` under ``home``, owned by whoever owns ``home`` (the agent's user)."""
+    owner = home.stat()
+    os.chown(path, owner.st_uid, owner.st_gid)
+    return path
+
+
+def test_a_file_unreadable_when_first_seen_is_judged_once_it_can_be_read(as_user):
+    home, prefix = as_user
+    folder = home / "Downloads"
+    folder.mkdir()
+    _owned(home, folder)
+    data = home / "data"
+    config = _owned(home, write_config(home, [folder]))
+    hidden = _owned(home, Path(shutil.copy(CANARY, folder / "x.jpg")))
+    hidden.chmod(0)  # chmod 000 before the agent ever sees it
+    first = run_veil("run", "--once", "--config", str(config), prefix=prefix)
+    assert first.returncode == 3, first.stderr  # something could not be handled
+    assert "1 file decided, 0 flagged" in first.stderr and "1 unreadable" in first.stderr, first.stderr
+    again = run_veil("run", "--once", "--config", str(config), prefix=prefix)  # still unreadable: no second row
+    assert again.returncode == 3, again.stderr
+    hidden.chmod(0o644)
+    done = run_veil("run", "--once", "--config", str(config), prefix=prefix)
+    assert done.returncode == 1, done.stderr
+    assert not hidden.exists()
+    rows = [(r["decision"], r["action"], r["detail"]) for r in folder_rows(data, hidden)]
+    assert rows == [("error", "none", "permission denied"), ("malign", "quarantine", rows[1][2])]
+
+
+def test_a_running_agent_retries_a_file_it_could_not_read(as_user):
+    home, prefix = as_user
+    folder = home / "Downloads"
+    folder.mkdir()
+    _owned(home, folder)
+    config = _owned(home, write_config(home, [folder]))
+    agent = Agent(config, prefix=prefix)
+    try:
+        staged = _owned(home, Path(shutil.copy(CANARY, home / "staged.png")))
+        staged.chmod(0)
+        staged.rename(folder / "x.png")
+        assert wait_until(lambda: any(r["decision"] == "error" for r in folder_rows(home / "data")), 30)
+        (folder / "x.png").chmod(0o644)  # a chmod alone: the retry (10 s) brings it back
+        assert wait_until(lambda: not (folder / "x.png").exists(), 40)
+    finally:
+        agent.stop()
+    assert [(r["decision"], r["action"]) for r in folder_rows(home / "data")] == [("error", "none"), ("malign", "quarantine")]
+
+
+@pytest.mark.parametrize("swap", ["rename over it", "overwrite in place"])
+def test_a_file_swapped_between_hash_and_decode_is_judged_again_and_poisons_nothing(watched, tmp_path, swap):
+    """The agent pauses right after hashing a benign photo (fault-injection point); the test then
+    swaps the flagged picture in. The flagged bytes must be what is acted on, and the photo's
+    hash must never carry the flagged scores (a later copy of the photo stays untouched)."""
+    folder, data, config = watched
+    size = max(CANARY.stat().st_size, PHOTO.stat().st_size) + 100
+    target = folder / "photo.jpg"
+    target.write_bytes(_same_size(PHOTO.read_bytes(), size))
+    flagged = _same_size(CANARY.read_bytes(), size)
+    pauses = tmp_path / "pauses"
+    pauses.mkdir()
+    marker = pauses / "folder-hashed.paused"
+    agent = Agent(config, env={"VEIL_TEST_PAUSE_AT": f"folder:hashed:{pauses}"})
+    try:
+        assert wait_until(marker.exists, 60), agent.lines
+        if swap == "rename over it":
+            (tmp_path / "staged").write_bytes(flagged)
+            os.replace(tmp_path / "staged", target)
+        else:
+            before = target.stat()
+            with open(target, "r+b") as handle:
+                handle.write(flagged)
+            os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+        marker.unlink()
+        assert wait_until(lambda: not target.exists(), 30), agent.lines
+        assert wait_until(lambda: len(folder_rows(data)) >= 1, 10)
+    finally:
+        agent.stop()
+    [row] = folder_rows(data)
+    assert (row["decision"], row["action"]) == ("malign", "quarantine")
+    assert row["sha256"] == hashlib.sha256(flagged).hexdigest()
+    (folder / "copy-of-photo.jpg").write_bytes(_same_size(PHOTO.read_bytes(), size))
+    done = _once(config)
+    assert done.returncode == 0, done.stderr
+    assert (folder / "copy-of-photo.jpg").exists()
