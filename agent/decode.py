@@ -22,6 +22,7 @@ import errno
 import io
 import random
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -46,6 +47,7 @@ DEFAULT_MAX_PIXELS = 150_000_000  # 150 MP: above any camera; a PNG that size is
 # message. Pillow's own guard stays on everywhere else (the blur, a preview): it warns above this
 # and refuses above twice this, so no image Veil opens can be a decompression bomb.
 Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)  # over the limit, ours says it in one line
 SAME_PICTURE_LEVELS = 8.0  # an animation frame is a new picture when some 8×8 cell of it moved more (0–255)
 
 
@@ -138,7 +140,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _frame_plan(frame_count: int, limit: int) -> list[int]:
+def spread_evenly(frame_count: int, limit: int) -> list[int]:
     """``limit`` frame indices spread evenly, first and last kept (all of them when there are fewer)."""
     if frame_count <= limit:
         return list(range(frame_count))
@@ -155,7 +157,7 @@ class _AnimationSampler:
     know in advance which of its frames will be looked at. Holds at most ``limit`` frames."""
 
     def __init__(self, frame_count: int, limit: int):
-        self.planned = set(_frame_plan(frame_count, min(limit, EVEN_SHARE)))
+        self.planned = set(spread_evenly(frame_count, min(limit, EVEN_SHARE)))
         self.room = max(0, limit - len(self.planned))
         self.kept: dict[int, np.ndarray] = {}
         self._extras: list[int] = []  # indices in the reservoir

@@ -63,8 +63,8 @@ def animation_frames(canary_at: int | None, count: int = 8, size: tuple[int, int
     return frames
 
 
-def save_animation(path: Path, frames: list[Image.Image], fmt: str) -> Path:
-    options = {"save_all": True, "append_images": frames[1:], "duration": 100, "loop": 0}
+def save_animation(path: Path, frames: list[Image.Image], fmt: str, **extra) -> Path:
+    options = {"save_all": True, "append_images": frames[1:], "duration": 100, "loop": 0, **extra}
     if fmt == "GIF":
         # adaptive palettes per frame keep the canary's colours close enough to drive the model
         frames = [f.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE) for f in frames]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import random
 import subprocess
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,9 +19,9 @@ from tests.conftest import require_tool
 from tests.media import BENIGN, canary, photo
 
 
-def _frame_image(second: int, index: int, canary_seconds: set[int], size: tuple[int, int]) -> np.ndarray:
+def _frame_image(second: int, index: int, flagged: bool, size: tuple[int, int]) -> np.ndarray:
     w, h = size
-    source = canary() if second in canary_seconds else photo(BENIGN[(second // 3) % len(BENIGN)])
+    source = canary() if flagged else photo(BENIGN[(second // 3) % len(BENIGN)])
     big = source.resize((w + 40, h + 40))
     dx = (index * 3) % 40  # a slow pan: real motion for the encoder
     return np.asarray(big.crop((dx, 0, dx + w, h)), dtype=np.uint8)
@@ -28,8 +29,9 @@ def _frame_image(second: int, index: int, canary_seconds: set[int], size: tuple[
 
 def make_video(path: Path, seconds: int, canary_seconds: set[int] = frozenset(), fps: int = 10, gop_s: float = 10.0,
                bframes: bool = True, size: tuple[int, int] = (320, 240), audio: bool = True, codec: str = "libx264",
-               pix_fmt: str = "yuv420p", vfr_seed: int | None = None) -> Path:
-    """``vfr_seed``: frame times jitter (a millisecond time base, each frame 30–170 % of its
+               pix_fmt: str = "yuv420p", vfr_seed: int | None = None, canary_at: Callable[[float], bool] | None = None) -> Path:
+    """``canary_at(t)``: the canary at time ``t`` as well (a file crafted to dodge sampling).
+    ``vfr_seed``: frame times jitter (a millisecond time base, each frame 30–170 % of its
     nominal length, seeded), as phone recordings and screen captures have them."""
     container = av.open(str(path), "w")
     video = container.add_stream(codec, rate=fps)
@@ -54,7 +56,9 @@ def make_video(path: Path, seconds: int, canary_seconds: set[int] = frozenset(),
     i = 0
     while (t_ms if jitter else i * 1000 // fps) < seconds * 1000:
         second = (t_ms // 1000) if jitter else i // fps
-        frame = av.VideoFrame.from_ndarray(_frame_image(second, i, set(canary_seconds), size), format="rgb24")
+        t = (t_ms if jitter else i * 1000 // fps) / 1000
+        flagged = second in canary_seconds or (canary_at is not None and canary_at(t))
+        frame = av.VideoFrame.from_ndarray(_frame_image(second, i, flagged, size), format="rgb24")
         if jitter:
             frame.pts, frame.time_base = t_ms, Fraction(1, 1000)
             t_ms += round(1000 / fps * jitter.uniform(0.3, 1.7))

@@ -6,58 +6,82 @@ something was there), no shapes. Milder settings were not enough for the model i
 pixels a blurred canary still scored 0.51 malign (child); at 3 pixels and half saturation the
 worst of all canaries, as PNG and JPEG, scored 0.043 (tests/component/test_blur.py). The original goes to the
 vault (``Vault.quarantine(..., stand_in=blurred)``); restore puts it back over the stand-in.
+
+Memory and time are bounded whatever the file: at most ``PIXEL_BUDGET`` pixels of stand-in frames
+are held (about 190 MB as RGB). A long animation's stand-in keeps an even spread of its frames,
+each shown for as long as the frames it stands for, so it plays for as long as the original; a
+still over the budget gets a stand-in scaled down to it (a blur has no detail to lose).
 """
 
 from __future__ import annotations
 
 import io
+import time
 
-from PIL import Image, ImageEnhance, ImageFilter, ImageSequence
+from PIL import Image, ImageEnhance, ImageFilter
 
-from agent.decode import to_rgb
+from agent.decode import spread_evenly, to_rgb
 from agent.errors import VeilError
 
 _CELLS = 3  # pixels along the shorter side after shrinking
 _SATURATION = 0.5
+PIXEL_BUDGET = 64_000_000  # of all the stand-in's frames together
+MAX_SECONDS = 120.0
 
 
 class BlurError(VeilError):
     pass
 
 
-def _blur_frame(frame: Image.Image) -> Image.Image:
+def _blur_frame(frame: Image.Image, size: tuple[int, int]) -> Image.Image:
     rgb = to_rgb(frame)
     w, h = rgb.size
     scale = _CELLS / max(1, min(w, h))
     small = rgb.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX)
-    soft = small.resize((w, h), Image.Resampling.BILINEAR).filter(ImageFilter.GaussianBlur(radius=max(w, h) / 40))
+    soft = small.resize(size, Image.Resampling.BILINEAR).filter(ImageFilter.GaussianBlur(radius=max(size) / 40))
     return ImageEnhance.Color(soft).enhance(_SATURATION)
 
 
-def blurred(content: bytes) -> bytes:
-    """The stand-in's bytes, in the original's format (animations keep their frames and timing)."""
+def _output_size(width: int, height: int, budget: int) -> tuple[int, int]:
+    if width * height <= budget:
+        return width, height
+    scale = (budget / (width * height)) ** 0.5
+    return max(1, int(width * scale)), max(1, int(height * scale))
+
+
+def blurred(content: bytes, pixel_budget: int = PIXEL_BUDGET, max_seconds: float = MAX_SECONDS) -> bytes:
+    """The stand-in's bytes, in the original's format (animations keep their timing)."""
+    deadline = time.monotonic() + max_seconds
     try:
         with Image.open(io.BytesIO(content)) as image:
             fmt = image.format
             if fmt is None:
                 raise BlurError("unknown image format")
-            frames = [_blur_frame(f) for f in ImageSequence.Iterator(image)]
-            durations = []
-            if len(frames) > 1:
-                for f in ImageSequence.Iterator(image):
-                    durations.append(f.info.get("duration", 100))
+            size = _output_size(*image.size, pixel_budget)
+            frame_count = int(getattr(image, "n_frames", 1))
+            keep = set(spread_evenly(frame_count, max(1, min(frame_count, pixel_budget // (size[0] * size[1])))))
+            frames: list[Image.Image] = []
+            durations: list[int] = []
+            for index in range(frame_count):  # forward only; a frame not kept lends its time to the last kept one
+                if time.monotonic() > deadline:
+                    raise BlurError(f"blurring took longer than {max_seconds:.0f} s (frame {index:,} of {frame_count:,})")
+                image.seek(index)
+                duration = int(image.info.get("duration", 100) or 0)
+                if index in keep:
+                    frames.append(_blur_frame(image, size))
+                    durations.append(duration)
+                else:
+                    durations[-1] += duration
             exif = image.info.get("exif")
-    except (OSError, ValueError) as err:
-        raise BlurError(f"cannot blur: {err}") from None
+    except (OSError, ValueError, EOFError, Image.DecompressionBombError, MemoryError) as err:
+        raise BlurError(f"cannot blur: {err or type(err).__name__}") from None
     out = io.BytesIO()
     options: dict = {}
     if exif and fmt in ("JPEG", "WEBP", "PNG", "TIFF"):
         options["exif"] = exif  # keep the orientation, so the stand-in shows the same way up
-    if len(frames) > 1:
-        options.update(save_all=True, append_images=frames[1:], duration=durations, loop=0)
     if fmt == "GIF":
         frames = [f.quantize(256) for f in frames]
-        if len(frames) > 1:
-            options["append_images"] = frames[1:]
+    if len(frames) > 1:
+        options.update(save_all=True, append_images=frames[1:], duration=durations, loop=0)
     frames[0].save(out, fmt, **options)
     return out.getvalue()

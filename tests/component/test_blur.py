@@ -59,3 +59,33 @@ def test_a_changed_stand_in_is_not_overwritten(tmp_path):
     with pytest.raises(VaultError, match="already exists"):
         vault.restore(sealed.id, vault.keyring.unlock(None))
     assert path.read_bytes() == b"the user's own new file"
+
+
+def test_a_long_animation_is_blurred_within_the_pixel_budget_and_keeps_its_timing(tmp_path):
+    frames = media.animation_frames(canary_at=3, count=300, size=(64, 64))
+    path = media.save_animation(tmp_path / "long.gif", frames, "GIF")
+    out = tmp_path / "b.gif"
+    out.write_bytes(blurred(path.read_bytes(), pixel_budget=64 * 64 * 40))
+
+    def timing(file):
+        with Image.open(file) as image:
+            durations = []
+            for i in range(image.n_frames):
+                image.seek(i)
+                durations.append(image.info["duration"])
+            return image.n_frames, image.size, sum(durations)
+
+    frames_out, size_out, total_out = timing(out)
+    frames_in, size_in, total_in = timing(path)
+    assert frames_in == 300 and frames_out <= 40  # (the GIF writer may merge frames that blur alike)
+    assert size_out == size_in and total_out == total_in  # plays as long as the original
+
+
+def test_a_still_over_the_pixel_budget_gets_a_smaller_stand_in(tmp_path, classifier):
+    path = tmp_path / "big.png"
+    media.canary().resize((2000, 1000)).save(path)
+    out = tmp_path / "b.png"
+    out.write_bytes(blurred(path.read_bytes(), pixel_budget=500_000))
+    with Image.open(out) as image:
+        assert image.width * image.height <= 500_000 and abs(image.width / image.height - 2) < 0.01
+    assert decide(classifier.classify(decode_image(out).frames)[0], CHILD).prediction == "benign"

@@ -1,10 +1,13 @@
 """Decoding real files of every format, animations and every bad input."""
 
+import struct
+import zlib
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from agent.decode import DecodeError, DecodeLimits, _frame_plan, decode_image, sniff
+from agent.decode import DecodeError, DecodeLimits, decode_image, sniff, spread_evenly
 from agent.policy import BUILTIN_PROFILES, decide, worst_frame
 from tests import media
 
@@ -78,9 +81,9 @@ def test_long_animation_is_sampled_forward_and_bounded(tmp_path):
         decode_image(path, DecodeLimits(max_frames_in_file=50))
 
 
-def test_frame_plan_spreads_evenly():
-    assert _frame_plan(5, 32) == [0, 1, 2, 3, 4]
-    assert _frame_plan(1000, 5) == [0, 250, 500, 749, 999]
+def testspread_evenly_spreads_evenly():
+    assert spread_evenly(5, 32) == [0, 1, 2, 3, 4]
+    assert spread_evenly(1000, 5) == [0, 250, 500, 749, 999]
 
 
 @pytest.mark.parametrize(
@@ -111,3 +114,64 @@ def test_vanished_and_unreadable_files(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "open", denied)
     with pytest.raises(DecodeError, match="permission denied"):
         decode_image(path)
+
+
+def _photo_run_with_canary(count: int, canary_at: int, size=(96, 96)) -> list[Image.Image]:
+    """A long animation of a few photos, each held for ten frames (each a shade brighter than the
+    last, as video noise: the GIF writer would merge identical frames), one canary frame among them."""
+    photos = [media.photo(media.BENIGN[i % len(media.BENIGN)]).resize(size) for i in range(4)]
+    frames = [photos[(i // 10) % 4].point(lambda v, shade=i % 3: min(255, v + 3 * shade)) for i in range(count)]
+    frames[canary_at] = media.canary().resize(size)
+    return frames
+
+
+@pytest.mark.parametrize("fmt,suffix", [("GIF", "gif"), ("PNG", "png"), ("WEBP", "webp")])
+def test_a_flagged_frame_between_the_even_samples_is_judged(tmp_path, classifier, fmt, suffix):
+    """Frame 137 of 200 is not among 32 evenly spaced samples (135 and 141 are): a file crafted
+    for the old sampling. Every new picture is judged now, so it is found."""
+    assert 137 not in spread_evenly(200, 32)
+    # lossless WebP: lossy coding would make neighbouring frames identical, and the writer merge them
+    path = media.save_animation(tmp_path / f"crafted.{suffix}", _photo_run_with_canary(200, 137), fmt,
+                                **({"lossless": True} if fmt == "WEBP" else {}))
+    decoded = decode_image(path)
+    assert 137 in decoded.frame_indices
+    scores = classifier.classify(decoded.frames)
+    worst = worst_frame(scores, CHILD)
+    assert decoded.frame_indices[worst] == 137 and decide(scores[worst], CHILD).prediction == "malign"
+
+
+def test_past_the_limit_new_pictures_are_sampled_where_a_file_cannot_predict(tmp_path):
+    frames = [media.photo(media.BENIGN[i % len(media.BENIGN)]).resize((64, 64)).rotate(i * 3) for i in range(120)]
+    path = media.save_animation(tmp_path / "many.gif", frames, "GIF")
+    limits = DecodeLimits(max_frames=40)
+    runs = [decode_image(path, limits).frame_indices for _ in range(3)]
+    assert all(len(run) == 40 for run in runs)
+    assert all(set(spread_evenly(120, 32)) <= set(run) for run in runs)  # the even spread is always there
+    assert len({run for run in runs}) > 1  # the rest is drawn afresh each time
+
+
+def test_an_animation_that_takes_too_long_is_refused(tmp_path):
+    path = media.save_animation(tmp_path / "slow.gif", media.animation_frames(None, count=20, size=(64, 64)), "GIF")
+    with pytest.raises(DecodeError, match="took longer than 0 s to decode"):
+        decode_image(path, DecodeLimits(max_seconds=0))
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width``×``height`` with almost no data behind it: a bomb."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def test_pillow_guard_stays_on_outside_veils_checked_decode(tmp_path):
+    from agent.actions.blur import BlurError, blurred
+
+    bomb = _png_claiming(20_000, 20_000)  # 400 MP: over twice the limit
+    (tmp_path / "bomb.png").write_bytes(bomb)
+    with pytest.raises(DecodeError, match="image too large"):
+        decode_image(tmp_path / "bomb.png")
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(tmp_path / "bomb.png")  # any Pillow use in Veil, not only the checked decode
+    with pytest.raises(BlurError, match="cannot blur"):
+        blurred(bomb)

@@ -67,3 +67,32 @@ def test_4k_and_8k(tmp_path, classifier, size, codec):
     report = analyse_video(path, classifier, CHILD)
     assert report.strategy == "keyframes" and len(report.samples) == 3
     assert [(round(g.start), round(g.end)) for g in report.segments] == [(1, 2)]
+
+
+def _second_halves(t: float) -> bool:
+    """Flagged frames only in the second half of every second: where the first frame of each
+    second, the old fixed sample, never falls."""
+    return t % 1.0 >= 0.5
+
+
+@pytest.mark.parametrize("gop_s,bframes,seconds", [
+    (10.0, False, 12),  # long GOPs, every frame a reference: decoded in sequence
+    (1.0, True, 40),  # one keyframe a second: keyframe mode, the in-between frames decoded for random GOPs only
+])
+def test_frames_placed_between_the_fixed_samples_are_found_by_unpredictable_sampling(tmp_path, classifier, gop_s, bframes, seconds):
+    path = make_video(tmp_path / "crafted.mp4", seconds, fps=10, gop_s=gop_s, bframes=bframes, audio=False, canary_at=_second_halves)
+    fixed = analyse_video(path, classifier, CHILD)
+    assert not fixed.segments  # the crafted file beats the predictable samples...
+    assert all(s.t % 1.0 < 0.5 for s in fixed.samples)
+    report = analyse_video(path, classifier, CHILD, unpredictable=True)
+    assert report.segments  # ...not the unpredictable ones
+    flagged = [s.t for s in report.samples if s.flagged]
+    assert flagged and all(t % 1.0 >= 0.5 for t in flagged)
+
+
+def test_unpredictable_samples_differ_from_run_to_run_and_cover_every_second(tmp_path):
+    path = make_video(tmp_path / "plain.mp4", 10, fps=25, gop_s=10.0, audio=False)
+    runs = [[f.t for f in sample_frames(path, 1.0, unpredictable=True)] for _ in range(3)]
+    for times in runs:
+        assert {int(t) for t in times} == set(range(10))  # every interval still has its sample
+    assert len({tuple(times) for times in runs}) > 1

@@ -162,10 +162,9 @@ def test_sigkill_at_each_step_decides_exactly_once(watched, point):
 
 def test_inotify_limit_falls_back_to_polling(tmp_path, monkeypatch):
     """The per-user inotify limits are an OS edge: simulated by failing the watch as the kernel would."""
-    from watchdog.observers import Observer
-
     from agent.app import App
     from agent.config import load_config
+    from agent.sources import folder as folder_source
 
     folder = tmp_path / "w"
     folder.mkdir()
@@ -174,7 +173,13 @@ def test_inotify_limit_falls_back_to_polling(tmp_path, monkeypatch):
     def no_more_watches(*args, **kwargs):
         raise OSError(errno.ENOSPC, "inotify watch limit reached")
 
-    monkeypatch.setattr(Observer, "schedule", no_more_watches)
+    def limited_observer(on_overflow):
+        observer = real_observer(on_overflow)
+        observer.schedule = no_more_watches
+        return observer
+
+    real_observer = folder_source._observer
+    monkeypatch.setattr(folder_source, "_observer", limited_observer)
     app = App(config)
     app.start()
     try:

@@ -324,3 +324,14 @@ def test_a_file_swapped_between_hash_and_decode_is_judged_again_and_poisons_noth
     done = _once(config)
     assert done.returncode == 0, done.stderr
     assert (folder / "copy-of-photo.jpg").exists()
+
+
+def test_a_video_crafted_against_fixed_samples_is_quarantined(watched, tmp_path):
+    """Flagged frames only in the second half of each second: the first frame of every second,
+    where a fixed sampler looks, is always benign."""
+    folder, data, config = watched
+    make_video(folder / "clip.mp4", 6, fps=10, gop_s=10.0, bframes=False, audio=False, canary_at=lambda t: t % 1.0 >= 0.5)
+    done = _once(config)
+    assert done.returncode == 1, done.stderr
+    assert not (folder / "clip.mp4").exists()
+    assert [r["action"] for r in folder_rows(data)] == ["quarantine"]
