@@ -12,9 +12,11 @@ is known (quit, paused) and ``killed`` when the last run just ended without a wo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -24,7 +26,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from agent.actions.files import FileActions
-from agent.audit import AuditLog, AuditRecord
+from agent.audit import AuditLog, AuditRecord, tail
 from agent.classifier import open_classifier
 from agent.config import Config
 from agent.controls import ParentControls
@@ -32,14 +34,15 @@ from agent.counters import Counters, iso
 from agent.decider import FileDecider
 from agent.errors import FatalError
 from agent.facade import Status
-from agent.lock import InstanceLock
+from agent.fsutil import make_private
+from agent.lock import AlreadyRunning, InstanceLock, holder_of
 from agent.loops import ConfigWatch, Every, Intervals, Loop, Reconciler, RetryLater
 from agent.outcome import Fanout, Outcome
 from agent.pipeline import Pipeline
 from agent.policy import Profile
 from agent.sources.folder import FolderWatcher, WatchedFolder, WatchNotices
 from agent.state import StateDB
-from agent.vault import Entry, Vault
+from agent.vault import Entry, Vault, VaultError
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,10 @@ def _boot_time() -> float | None:
     except OSError:
         pass
     return None
+
+
+TICK_S = 2.0  # how often the agent checks that it has been running
+FROZEN_AFTER_S = 5.0  # a tick this late means the process was not running
 
 
 class App:
@@ -76,7 +83,11 @@ class App:
         """Start everything; returns the one start-up line."""
         data = self.config.data_path
         self.lock = InstanceLock(data)
-        self.lock.acquire()
+        try:
+            self.lock.acquire()
+        except AlreadyRunning as err:
+            self._squatted(err)
+            raise
         try:
             self._open(data)
         except BaseException:
@@ -86,12 +97,26 @@ class App:
         return self.startup_line()
 
     def _open(self, data: Path) -> None:
+        make_private(data, walk=False)
+        for own in {self.config.quarantine_dir, self.config.audit_file.parent, data / "logs"}:
+            if data in own.parents:  # an audit folder elsewhere is the user's to set up
+                make_private(own)
+        for name in ("state.sqlite3", "state.sqlite3-wal", "state.sqlite3-shm", "agent.lock"):
+            if (data / name).is_file():
+                os.chmod(data / name, 0o600)
         self.classifier = open_classifier(self.config.model)
         self.audit = AuditLog(self.config.audit_file, int(self.config.audit.rotate_mb * 1024 * 1024))
-        self.vault = Vault(self.config.quarantine_dir)
+        self.state = StateDB(data / "state.sqlite3")
+        if self.audit.discrepancy:
+            self._agent_row("error", f"audit log damaged while no agent ran: {self.audit.discrepancy}")
+        elif not self.audit.path.exists() and self.state.get("first_start"):
+            self._agent_row("error", "the audit log was missing at start, though Veil has run on this data dir before "
+                                     f"(first start {iso(float(self.state.get('first_start') or 0))}): deleted")
+        # The vault's key must be the one on record: a deleted or swapped key file is trouble, never a new key.
+        self.vault = Vault(self.config.quarantine_dir, trusted=lambda: self.state.get("key_fingerprint"), on_new_key=self._new_key)
+        self._key_trouble = ""
         for note in self.vault.recover():
             self._agent_row("error", f"quarantine recovery: {note}")
-        self.state = StateDB(data / "state.sqlite3")
         self.controls = ParentControls(self.vault, self.audit, state=lambda: self.state, profile=lambda: self._profile.name)
         first_start = self._begin_run()
         ignored = tuple({data.resolve(), self.config.quarantine_dir.resolve(), self.config.audit_file.parent.resolve()})
@@ -118,8 +143,8 @@ class App:
         if self.watcher is not None:
             self.watcher.start()
             self._start_loops()
-        self._agent_row("start", f"{'run --once: ' if self.once else ''}profile {self._profile.name}; {self.classifier.describe()}; "
-                                 f"watching {self._watch_list()}; {self._screen_line}")
+        self._agent_row("start", f"{'run --once: ' if self.once else ''}{self._policy_line()}; {self._screen_line}; "
+                                 f"{self._config_line()}; {self._key_line()}")
         if self.once:
             self.reconciler.walk("run --once")
         else:
@@ -159,7 +184,8 @@ class App:
             self._screen_line = self.screen.start()
 
     def _start_loops(self) -> None:
-        self._run_loop(Every("veil-heartbeat", self.intervals.heartbeat_s, self._beat))
+        self._last_tick = self._last_beat = self._last_audit_beat = time.monotonic()
+        self._run_loop(Every("veil-heartbeat", TICK_S, self._tick))
         self._run_loop(Every("veil-retry", self.intervals.retry_check_s, self._check_waiting))
         if self.config.source is not None:
             self._run_loop(ConfigWatch(self.config.source, self.intervals.config_check_s, self._config_changed))
@@ -234,8 +260,15 @@ class App:
             last_event=tally.last_event,
             last_flag_at=tally.last_flag_at,
             failure=self.pipeline.failed or "",
-            trouble=self.retries.trouble(),
+            trouble="; ".join(filter(None, (self._key_trouble, self._pin_advice(), self.retries.trouble()))),
         )
+
+    def _pin_advice(self) -> str:
+        try:
+            too_short = self.vault.keyring.path.exists() and self.vault.keyring.pin_too_short
+        except VaultError:
+            return ""  # the key file's own trouble says it
+        return "the PIN is shorter than 6 characters: set a longer one (veil pin set)" if too_short else ""
 
     @property
     def pin_set(self) -> bool:
@@ -352,7 +385,28 @@ class App:
     def _request_reconcile(self, reason: str) -> None:
         self.reconciler.request(reason)
 
+    def _tick(self) -> None:
+        """Every ``TICK_S``: notice a freeze; the heartbeat when its time has come."""
+        now = time.monotonic()
+        late = now - self._last_tick - TICK_S
+        self._last_tick = now
+        if late > FROZEN_AFTER_S:
+            # The monotonic clock ran on while this process did not (SIGSTOP, a frozen process,
+            # a starved machine; a suspended machine stops the clock too, so it is not counted).
+            self._agent_row("frozen", f"the agent did not run for {late + TICK_S:.0f} s (stopped or frozen); "
+                                      "nothing was judged meanwhile; walking every watched folder")
+            self._request_reconcile("the agent was frozen")
+        if now - self._last_audit_beat >= self.config.audit.heartbeat_min * 60:
+            self._last_audit_beat = now
+            tally = self.counters.tally()
+            self._agent_row("heartbeat", f"{'paused' if self.paused else 'protecting'} ({self._profile.name}); "
+                                         f"{tally.decided} decided, {tally.flagged} flagged since start")
+        if now - self._last_beat >= self.intervals.heartbeat_s:
+            self._last_beat = now
+            self._beat()
+
     def _beat(self) -> None:
+        self._check_keys()
         try:
             self.state.put(heartbeat=str(time.time()))
         except sqlite3.Error as err:  # a full data disk: the gap estimate gets coarser, nothing more
@@ -381,10 +435,84 @@ class App:
         self._agent_row("config", f"config changed (sha256 {digest}); reloaded: {change} (threshold {self._profile.threshold:.2f}); "
                                   "watched folders and screen settings apply at the next start")
 
+    def _policy_line(self) -> str:
+        """The effective policy, for the start row: what a parent reads to know what was enforced."""
+        profile = self._profile
+        actions = ", ".join(f"{kind} {action}" for kind, action in sorted(profile.actions.items()))
+        model = self.classifier.model
+        return (f"profile {profile.name} (threshold {profile.threshold:.2f}; {actions}); {self.classifier.describe()} "
+                f"sha256 {model.sha256}; watching {self._watch_list()}")
+
+    def _config_line(self) -> str:
+        """The config's path and sha256, and a change made while no agent was running, audited."""
+        source = self.config.source
+        if source is None:
+            return "config: built-in defaults"
+        try:
+            digest = hashlib.sha256(source.read_bytes()).hexdigest()
+        except OSError as err:
+            return f"config {source} (unreadable now: {err.strerror})"
+        before = self.state.get("config_sha256")
+        if before and before != digest and not self.once:
+            self._agent_row("config", f"config {source} changed while the agent was stopped (sha256 {before} → {digest})")
+        if not self.once:
+            self.state.put(config_sha256=digest)
+        return f"config {source} sha256 {digest}"
+
+    def _key_line(self) -> str:
+        """The vault key's fingerprint; a key file that is missing, unreadable, replaced, or not
+        the key of the last start, is audited and shown as trouble."""
+        keyring = self.vault.keyring
+        self._check_keys()
+        if self._key_trouble:
+            return "vault key: trouble"
+        if not keyring.path.exists():
+            return "vault key: none yet"
+        found = keyring.fingerprint()
+        if not self.state.get("key_fingerprint"):
+            self.state.put(key_fingerprint=found)  # a vault from before fingerprints were kept: on record from now on
+        last = _last_start_key(self.audit.path)
+        if last and last != found:
+            self._agent_row("error", f"vault key changed since the last start (was {last}, now {found})")
+        return f"vault key {found}"
+
+    def _check_keys(self) -> None:
+        """Audit a change in the key file's trust (once per change), for the tray's trouble."""
+        trouble = self.vault.keyring.trouble()
+        if trouble != self._key_trouble:
+            self._agent_row("error", f"vault keys: {trouble}" if trouble else "vault keys: trusted again")
+            self._key_trouble = trouble
+
+    def _new_key(self, fingerprint: str) -> None:
+        self.state.put(key_fingerprint=fingerprint)
+        self._agent_row("config", f"vault key {fingerprint} made (first use of the quarantine)")
+
+    def _squatted(self, err: AlreadyRunning) -> None:
+        """Another process holds this data dir: say so in the audit log before exiting, with
+        what that process is, so a look-alike agent started first leaves a trace."""
+        try:
+            AuditLog(self.config.audit_file, int(self.config.audit.rotate_mb * 1024 * 1024)).append(
+                AuditRecord("agent", "error", detail=f"not started: {err} ({holder_of(self.lock)})"))
+        except OSError as write_error:
+            log.error("cannot write the audit log: %s", write_error)
+
     def _watch_list(self) -> str:
         if not self.folders:
             return "no folders"
-        return ", ".join(f"{f.root}{'' if f.recursive else ' (top level only)'}" for f in self.folders)
+        return ", ".join(f"{f.root}{'' if f.recursive else ' (top level only)'}"
+                         f"{f' include {list(f.include)}' if f.include else ''}{f' exclude {list(f.exclude)}' if f.exclude else ''}"
+                         for f in self.folders)
+
+
+def _last_start_key(audit_path: Path) -> str | None:
+    """The vault key named by the newest ``start`` row, if any."""
+    if not audit_path.exists():
+        return None
+    for row in reversed(tail(audit_path, 2000)):
+        if row["source"] == "agent" and row["subject"] == "start":
+            found = re.search(r"vault key ([0-9a-f]{16})", row["detail"])
+            return found.group(1) if found else None
+    return None
 
 
 def gap_since_last_run(state: StateDB, heartbeat_s: float, now: float) -> str | None:

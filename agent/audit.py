@@ -89,8 +89,26 @@ class AuditLog:
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
         self._seen: tuple[int, int] | None = None  # (inode, size) of the log as this writer left it
+        self._hash_before_last = GENESIS
         with exclusive(self.lock_path):  # never mistake another process's row in progress for a torn one
             self._catch_up()
+            self.discrepancy = self._head_mismatch()
+
+    def _head_mismatch(self) -> str:
+        """What the chain head says was written and the disk no longer has (a cut tail, a deleted
+        current file or head), in words; empty when they agree. Said as the next row, so what
+        was done while no writer was looking is on record before anything else is."""
+        head = read_head(self.head_path)
+        if head is None:
+            return f"the chain head {self.head_path.name} was missing while the log has {self._rows} rows" if self._rows else ""
+        if head.get("file") != self.path.name:
+            return ""
+        if head.get("hash") == self._last_hash or (head.get("hash") == self._hash_before_last and head.get("rows") == self._rows - 1):
+            return ""  # as recorded, or the head one row behind (a crash between a row and its head)
+        if not self.path.exists():
+            return f"the current log {self.path.name} was missing: the chain head recorded {head.get('rows')} rows in it"
+        return (f"the log ends after {self._rows} rows but its chain head recorded {head.get('rows')} rows ending "
+                f"{str(head.get('hash'))[:12]}…: rows were cut off or replaced")
 
     def _file_state(self) -> tuple[int, int] | None:
         try:
@@ -110,10 +128,11 @@ class AuditLog:
         """Continue the chain from the newest row on disk (the head may lag a crash by a row)."""
         self._drop_torn_line()
         for file in reversed(log_files(self.path)):
-            last, rows = None, 0
+            last, before, rows = None, GENESIS, 0
             for row in _rows(file):
-                last, rows = row["hash"], rows + 1
+                last, before, rows = row["hash"], row["prev_hash"], rows + 1
             if last is not None:
+                self._hash_before_last = before
                 return last, rows if file == self.path else 0
         return GENESIS, 0
 
@@ -201,21 +220,31 @@ class VerifyResult:
     problem: str = ""  # names the file and row of the first break
 
 
-def verify(path: Path, whole_chain: bool = True) -> VerifyResult:
+def verify(path: Path, whole_chain: bool = True, earlier_activity: str = "") -> VerifyResult:
     """Recompute the chain of ``path`` (and, with ``whole_chain``, of its rotated predecessors),
-    holding the writers' lock so that a row and its chain head are seen together."""
+    holding the writers' lock so that a row and its chain head are seen together.
+
+    Deletions count as breaks too: rows without their chain head, rotated files without the
+    current one, and no log at all where ``earlier_activity`` (what the data dir shows Veil has
+    done, in words) says there was one."""
     with contextlib.ExitStack() as holding:
         try:
             holding.enter_context(exclusive(path.with_name(path.name + ".lock")))
         except OSError:
             pass  # a read-only copy of a log: nobody writes it
-        return _verify(path, whole_chain)
+        return _verify(path, whole_chain, earlier_activity)
 
 
-def _verify(path: Path, whole_chain: bool) -> VerifyResult:
+def _verify(path: Path, whole_chain: bool, earlier_activity: str = "") -> VerifyResult:
     files = log_files(path) if whole_chain else [path]
+    head_path = path.with_name(path.name + ".head")
     if not files:
+        if earlier_activity or head_path.exists():
+            why = earlier_activity or f"its chain head {head_path.name} is there"
+            return VerifyResult(False, 0, f"{path}: no audit log, but {why}: deleted")
         return VerifyResult(False, 0, f"{path}: no audit log")
+    if whole_chain and path not in files:
+        return VerifyResult(False, 0, f"{path}: rotated logs exist ({files[-1].name}, …) but the current log is missing: deleted")
     expected_prev = GENESIS if whole_chain else None
     total = 0
     for file in files:
@@ -237,7 +266,10 @@ def _verify(path: Path, whole_chain: bool) -> VerifyResult:
                     expected_prev, total = stated, total + 1
         except (OSError, UnicodeDecodeError, csv.Error) as err:
             return VerifyResult(False, total, f"{file}: unreadable ({err})")
-    head = read_head(path.with_name(path.name + ".head"))
+    head = read_head(head_path)
+    if head is None and total:
+        return VerifyResult(False, total, f"{head_path}: the chain head is missing or unreadable while the log has {total} rows "
+                                          "(deleted, or the disk was full at the last row): a cut-off tail could not be seen")
     if head is not None and head.get("file") == path.name and path in files:
         if head.get("hash") != expected_prev:
             return VerifyResult(False, total, f"{path}: the log ends at hash {str(expected_prev)[:12]}… but its chain head records "

@@ -69,6 +69,7 @@ class AuditSection:
     path: str = ""  # "" = <data_dir>/audit/audit.csv
     log_benign: bool = False
     rotate_mb: float = 10.0
+    heartbeat_min: float = 10.0  # an agent/heartbeat row this often: a stretch with none is visible
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,7 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
         raise ConfigError("screen.flag_after/of_last/clear_after: need 1 <= flag_after <= of_last and clear_after >= 1")
     audit = _table(raw.get("audit", {}), AuditSection, "audit")
     _positive(audit.rotate_mb, "audit.rotate_mb")
+    _positive(audit.heartbeat_min, "audit.heartbeat_min")
     quarantine = _table(raw.get("quarantine", {}), QuarantineSection, "quarantine")
     _positive(quarantine.retention_days, "quarantine.retention_days", allow_zero=True)
     config = Config(agent, model, profiles, watch, screen, audit, quarantine, source)

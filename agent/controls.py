@@ -18,7 +18,7 @@ from agent.audit import AuditLog, AuditRecord
 from agent.fsutil import display_path
 from agent.outcome import Source
 from agent.state import StateDB
-from agent.vault import Entry, PinError, Vault
+from agent.vault import Entry, KeyTrouble, PinError, Vault
 
 
 class ParentControls:
@@ -29,17 +29,25 @@ class ParentControls:
 
     @property
     def pin_set(self) -> bool:
-        return self.vault.keyring.path.exists() and self.vault.keyring.pin_set
+        """Whether a PIN must be asked for: also while the key file cannot be trusted (deleted,
+        replaced), when every PIN-gated control stays locked (``unlock`` refuses)."""
+        keyring = self.vault.keyring
+        return bool(keyring.trouble()) or (keyring.path.exists() and keyring.pin_set)
 
     def unlock(self, pin: str | None, purpose: str) -> X25519PrivateKey:
         """The vault's private key for ``pin``; a wrong one is audited (``pin-failed``) and
-        raised as PinError, with the lock-out the keyring imposes after repeated failures."""
+        raised as PinError, with the lock-out the keyring imposes after repeated failures. While
+        the key file cannot be trusted, nothing unlocks (audited the same way)."""
+        trouble = self.vault.keyring.trouble()
+        if trouble:
+            self._row("pin-failed", f"{purpose}: locked: {trouble}")
+            raise PinError(f"locked: {trouble}")
         self.vault.keyring.ensure()
         try:
             return self.vault.keyring.unlock(pin)
-        except PinError as err:
+        except (PinError, KeyTrouble) as err:
             self._row("pin-failed", f"{purpose}: {err}")
-            raise
+            raise PinError(str(err)) from None
 
     def entries(self, private: X25519PrivateKey) -> list[Entry]:
         return self.vault.entries(private)
@@ -78,7 +86,21 @@ class ParentControls:
     def clear_pin(self, current: str | None) -> None:
         self._pin_change("clear", lambda: self.vault.keyring.clear_pin(current))
 
+    def reset_keys(self) -> str:
+        """``veil pin reset``: a new key pair and no PIN, for a parent whose key file or PIN is
+        lost. Needs no PIN (there may be none to check), so it is audited loudly."""
+        new, moved = self.vault.keyring.reset()
+        detail = f"vault keys reset: new key {new}, no PIN"
+        if moved:
+            detail += f"; {moved} entr{'y' if moved == 1 else 'ies'} sealed under the old key kept in {self.vault.folder / 'old-keys'}"
+        self._row("config", detail)
+        return detail
+
     def _pin_change(self, what: str, change: Callable[[], None]) -> None:
+        trouble = self.vault.keyring.trouble()
+        if trouble:
+            self._row("pin-failed", f"pin {what}: locked: {trouble}")
+            raise PinError(f"locked: {trouble}")
         self.vault.keyring.ensure()
         try:
             change()

@@ -68,8 +68,27 @@ def run_doctor(config: Config) -> dict[str, Any]:
             f"tflite-runtime {backend.version} runs int8 models off XNNPACK ({latency['median']} ms per image "
             "here); use backend = \"litert\" or the f16 model for full speed"
         )
+    warnings += _vault_warnings(config)
     report["warnings"] = warnings
     return report
+
+
+def _vault_warnings(config: Config) -> list[str]:
+    """The vault key's trouble, and a PIN from before the 6-character rule."""
+    from agent.cli.common import open_state
+    from agent.vault import Keyring, VaultError
+
+    state = open_state(config) if (config.data_path / "state.sqlite3").exists() else None
+    keyring = Keyring(config.quarantine_dir, trusted=lambda: state.get("key_fingerprint") if state else None)
+    trouble = keyring.trouble()
+    if trouble:
+        return [f"vault keys: {trouble}"]
+    try:
+        if keyring.path.exists() and keyring.pin_too_short:
+            return ["the PIN is shorter than 6 characters: set a longer one (veil pin set)"]
+    except VaultError:
+        pass
+    return []
 
 
 def format_report(report: dict[str, Any], fmt: str) -> str:

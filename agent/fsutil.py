@@ -34,6 +34,8 @@ def write_durably(path: Path, data: bytes | Iterable[bytes], mode: int = 0o600, 
     temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, mode)  # exactly ``mode``: Veil runs under a private umask (agent/cli), a stand-in keeps the original's
         with os.fdopen(fd, "wb") as handle:
             for piece in [data] if isinstance(data, bytes) else data:
                 handle.write(piece)
@@ -77,6 +79,25 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def make_private(folder: Path, walk: bool = True) -> None:
+    """``folder`` (Veil's data dir or one of its own folders) readable by its owner only: 0700,
+    and, with ``walk``, everything in it 0700/0600, including what was made before Veil was this
+    strict. Symlinks are left alone. (A data dir itself is not walked: it may be set to a folder
+    that holds other things; 0700 on it is enough to keep others out.)"""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(folder, 0o700)
+    if not walk:
+        return
+    for root, dirs, files in os.walk(folder):
+        for name in dirs:
+            if not os.path.islink(os.path.join(root, name)):
+                os.chmod(os.path.join(root, name), 0o700)
+        for name in files:
+            path = os.path.join(root, name)
+            if not os.path.islink(path) and stat.S_IMODE(os.lstat(path).st_mode) & 0o077:
+                os.chmod(path, 0o600)
 
 
 def open_regular(path: Path) -> BinaryIO:

@@ -57,6 +57,19 @@ class InstanceLock:
         self.release()
 
 
+def holder_of(lock: InstanceLock) -> str:
+    """Who holds the lock, in words: its pid and, where the OS tells, its command line."""
+    try:
+        pid = int(lock.path.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return "holder unknown"
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+    except OSError:
+        command = ""
+    return f"held by pid {pid}" + (f": {command}" if command else "")
+
+
 @contextmanager
 def exclusive(path: Path, wait: bool = True) -> Iterator[bool]:
     """Hold an exclusive lock on ``path`` (created if missing) while the block runs, waiting for

@@ -40,11 +40,20 @@ from agent.fsutil import fsync_dir, sha256_file, write_durably
 from agent.lock import exclusive, shared
 from agent.sealing import CHUNK, TAG, Opened, SealError, b64, expected_size, read_header, read_sealed_meta_length, seal, unb64
 
-_SCRYPT = {"n": 2**15, "r": 8, "p": 1}  # ~50 ms and 32 MiB per try: slow to guess, quick to use
+# The PIN wraps the private key under Argon2id, memory-hard: one guess costs 64 MiB and about
+# 0.3 s on a 2-core Xeon (benchmarks/RESULTS.md, "PIN"), so even a 6-digit PIN takes days offline.
+_ARGON2 = {"kdf": "argon2id", "memory_kib": 65536, "iterations": 4, "lanes": 1}
+_SCRYPT_V1 = {"n": 2**15, "r": 8, "p": 1}  # version 1 vaults; re-wrapped under Argon2id at the next unlock
+MIN_PIN_LENGTH = 6
 
 
 class VaultError(VeilError):
     """One file could not be quarantined or restored; nothing was lost. One line."""
+
+
+class KeyTrouble(VaultError):
+    """The vault's key file is missing, unreadable or not the one on record: nothing is sealed
+    with it, and PIN-gated controls stay locked, until a parent runs ``veil pin reset``."""
 
 
 class PinError(FatalError):
@@ -55,109 +64,231 @@ FREE_PIN_TRIES = 5  # then each wrong PIN locks for 30 s, doubling, up to an hou
 LOCKOUT_BASE_S, LOCKOUT_MAX_S = 30.0, 3600.0
 
 
+def fingerprint(public: bytes) -> str:
+    """A key's short name, recorded in the state DB and every start row."""
+    return hashlib.sha256(public).hexdigest()[:16]
+
+
+def _wrap_label(public: bytes) -> bytes:
+    """The wrap's associated data: the public key, so neither half can be swapped alone."""
+    return b"veil-vault-key:" + public
+
+
 class Keyring:
     """The vault's key pair; the private half wrapped under the PIN (or the empty PIN).
 
-    Wrong PINs are counted in ``pin-attempts.json`` beside the keys (so a restart does not reset
-    them): after ``FREE_PIN_TRIES`` every further wrong PIN locks unlocking for a growing time.
+    Wrong PINs are counted in the key file itself, so deleting one file cannot reset the
+    lock-out without also losing the keys, which is never silent (``trouble``): after
+    ``FREE_PIN_TRIES`` every further wrong PIN locks unlocking for a growing time.
+
+    ``trusted`` gives the fingerprint on record (the state DB): a key file that is missing or not
+    that key while one is on record, or while sealed entries exist, is ``KeyTrouble``, never a
+    reason to make a new pair. ``on_new_key`` records a pair's fingerprint when one is made.
     """
 
-    def __init__(self, folder: Path, clock: Callable[[], float] = time.time):
+    def __init__(self, folder: Path, clock: Callable[[], float] = time.time, trusted: Callable[[], str | None] = lambda: None,
+                 on_new_key: Callable[[str], None] = lambda fp: None):
+        self.folder = folder
         self.path = folder / "keys.json"
-        self.attempts_path = folder / "pin-attempts.json"
+        self.old_attempts_path = folder / "pin-attempts.json"  # version 1 kept the count here
+        self.lock_path = folder / "pin-attempts.lock"
         self.clock = clock
+        self.trusted, self.on_new_key = trusted, on_new_key
 
-    def _attempts(self) -> dict[str, float]:
-        try:
-            return json.loads(self.attempts_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {"failures": 0, "locked_until": 0.0}
+    # -- the key file and what is on record ------------------------------------------------
 
-    def _check_lockout(self) -> None:
-        wait = self._attempts().get("locked_until", 0.0) - self.clock()
-        if wait > 0:
-            raise PinError(f"too many wrong PINs: try again in {wait:.0f} s")
-
-    def _failed(self) -> str:
-        attempts = self._attempts()
-        failures = int(attempts.get("failures", 0)) + 1
-        locked_until = 0.0
-        if failures >= FREE_PIN_TRIES:
-            locked_until = self.clock() + min(LOCKOUT_MAX_S, LOCKOUT_BASE_S * 2 ** (failures - FREE_PIN_TRIES))
-        write_durably(self.attempts_path, json.dumps({"failures": failures, "locked_until": locked_until}).encode())
-        return f"; locked for {locked_until - self.clock():.0f} s" if locked_until else ""
+    def sealed_entries(self) -> int:
+        return sum(1 for _ in self.folder.glob("*.veil")) if self.folder.is_dir() else 0
 
     def _load(self) -> dict[str, Any]:
         try:
-            return json.loads(self.path.read_text(encoding="utf-8"))
+            document = json.loads(self.path.read_text(encoding="utf-8"))
+            unb64(document["public"])
+            return document
         except FileNotFoundError:
-            raise VaultError(f"{self.path}: no vault keys yet") from None
-        except (OSError, ValueError) as err:
-            raise FatalError(f"{self.path}: unreadable vault keys ({err})") from None
+            raise KeyTrouble(self._missing()) from None
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise KeyTrouble(f"the vault key file {self.path} is unreadable ({type(err).__name__}); "
+                             "a parent can run `veil pin reset`") from None
+
+    def _missing(self) -> str:
+        entries = self.sealed_entries()
+        if entries or self.trusted():
+            return (f"the vault key file {self.path} is missing; {entries} sealed entr{'y' if entries == 1 else 'ies'} cannot be "
+                    "opened and nothing more is quarantined until a parent runs `veil pin reset`")
+        return f"{self.path}: no vault keys yet"
+
+    def trouble(self) -> str:
+        """One line when the key file cannot be trusted (missing while expected, unreadable, or
+        another key than the one on record); empty when all is well or no vault exists yet."""
+        if not self.path.exists() and not self.sealed_entries() and not self.trusted():
+            return ""
+        try:
+            self._trusted_document()
+        except KeyTrouble as err:
+            return str(err)
+        return ""
+
+    def _trusted_document(self) -> dict[str, Any]:
+        document = self._load()
+        on_record = self.trusted()
+        found = fingerprint(unb64(document["public"]))
+        if on_record and found != on_record:
+            raise KeyTrouble(f"the vault key file {self.path} holds key {found}, not the key on record ({on_record}): "
+                             "replaced; nothing is sealed with it until a parent runs `veil pin reset`")
+        return document
+
+    def fingerprint(self) -> str:
+        return fingerprint(unb64(self._trusted_document()["public"]))
 
     def ensure(self) -> None:
-        """Create the key pair on first use (no PIN)."""
+        """Create the key pair on first use (no PIN) — only then: never over a missing one."""
         if self.path.exists():
+            self._trusted_document()
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.sealed_entries() or self.trusted():
+            raise KeyTrouble(self._missing())
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         private = X25519PrivateKey.generate()
         # Racing first users (the agent's workers, a `veil scan` beside it) must agree on one key
         # pair: only the first one written is kept, the others are dropped unused.
-        self._store(private, "", pin_set=False, replace=False)
+        if self._store(private, "", pin_set=False, replace=False):
+            self.on_new_key(self.fingerprint())
 
-    def _store(self, private: X25519PrivateKey, pin: str, pin_set: bool, replace: bool = True) -> None:
+    def reset(self) -> tuple[str, int]:
+        """A new key pair with no PIN, for a parent who lost the key file or the PIN: entries
+        sealed under the old key move to ``old-keys/<fingerprint or 'unknown'>/`` (kept, in case
+        the old key file turns up). Returns the new fingerprint and how many entries moved."""
+        old = "unknown"
+        try:
+            old = fingerprint(unb64(self._load()["public"]))
+        except KeyTrouble:
+            pass
+        aside = self.folder / "old-keys" / old
+        moved = 0
+        for entry in sorted(self.folder.glob("*.veil")):
+            aside.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.replace(entry, aside / entry.name)
+            moved += 1
+        if self.path.exists():
+            aside.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.replace(self.path, aside / "keys.json")
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._store(X25519PrivateKey.generate(), "", pin_set=False)
+        fsync_dir(self.folder)
+        new = fingerprint(unb64(self._load()["public"]))
+        self.on_new_key(new)
+        return new, moved
+
+    def _store(self, private: X25519PrivateKey, pin: str, pin_set: bool, replace: bool = True,
+               attempts: dict[str, float] | None = None) -> bool:
+        """Write the key file; False when ``replace`` is off and one was there first."""
         raw = private.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
-        salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
-        wrapped = AESGCM(self._derive(pin, salt, _SCRYPT)).encrypt(nonce, raw, b"veil-vault-key")
         public = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
+        wrapped = AESGCM(self._derive(pin, salt, _ARGON2)).encrypt(nonce, raw, _wrap_label(public))
         document = {
-            "version": 1,
+            "version": 2,
             "public": b64(public),
+            "fingerprint": fingerprint(public),
             "pin_set": pin_set,
-            "wrap": {"kdf": "scrypt", **_SCRYPT, "salt": b64(salt), "nonce": b64(nonce), "key": b64(wrapped)},
+            "pin_long_enough": not pin_set or len(pin) >= MIN_PIN_LENGTH,
+            "wrap": {**_ARGON2, "salt": b64(salt), "nonce": b64(nonce), "key": b64(wrapped)},
+            "attempts": attempts or {"failures": 0, "locked_until": 0.0},
         }
-        write_durably(self.path, json.dumps(document, indent=1).encode(), mode=0o600, replace=replace)
+        return write_durably(self.path, json.dumps(document, indent=1).encode(), mode=0o600, replace=replace)
 
     @staticmethod
-    def _derive(pin: str, salt: bytes, params: dict[str, int]) -> bytes:
+    def _derive(pin: str, salt: bytes, params: dict[str, Any]) -> bytes:
+        if params.get("kdf") == "argon2id":
+            from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+
+            return Argon2id(salt=salt, length=32, iterations=params["iterations"], lanes=params["lanes"],
+                            memory_cost=params["memory_kib"]).derive(pin.encode("utf-8"))
         return Scrypt(salt=salt, length=32, n=params["n"], r=params["r"], p=params["p"]).derive(pin.encode("utf-8"))
+
+    # -- the PIN ---------------------------------------------------------------------------
 
     @property
     def pin_set(self) -> bool:
         return bool(self._load().get("pin_set"))
 
+    @property
+    def pin_too_short(self) -> bool:
+        """A PIN from before the 6-character rule: it still works, and the tray and ``veil
+        doctor`` ask for a longer one until it is changed."""
+        document = self._load()
+        return bool(document.get("pin_set")) and not document.get("pin_long_enough", False)
+
     def public_key(self) -> X25519PublicKey:
-        return X25519PublicKey.from_public_bytes(unb64(self._load()["public"]))
+        return X25519PublicKey.from_public_bytes(unb64(self._trusted_document()["public"]))
+
+    def _attempts(self, document: dict[str, Any]) -> dict[str, float]:
+        attempts = dict(document.get("attempts") or {"failures": 0, "locked_until": 0.0})
+        try:  # a version 1 count beside the keys still counts
+            old = json.loads(self.old_attempts_path.read_text(encoding="utf-8"))
+            attempts = {"failures": max(attempts.get("failures", 0), old.get("failures", 0)),
+                        "locked_until": max(attempts.get("locked_until", 0.0), old.get("locked_until", 0.0))}
+        except (OSError, ValueError, AttributeError):
+            pass
+        return attempts
+
+    def _record_attempts(self, document: dict[str, Any], attempts: dict[str, float]) -> None:
+        document = {**document, "attempts": attempts}
+        write_durably(self.path, json.dumps(document, indent=1).encode(), mode=0o600)
+        self.old_attempts_path.unlink(missing_ok=True)
 
     def unlock(self, pin: str | None) -> X25519PrivateKey:
-        document = self._load()
+        document = self._trusted_document()
         if not document.get("pin_set"):
             try:
-                return self._unwrap(document, "")
-            except InvalidTag:
-                raise FatalError(f"{self.path}: the vault key does not unwrap (a damaged keys file)") from None
+                private = self._unwrap(document, "")
+            except (InvalidTag, KeyTrouble):
+                raise KeyTrouble(f"{self.path}: the vault key does not unwrap (a damaged or altered key file); "
+                                 "a parent can run `veil pin reset`") from None
+            if document.get("version", 1) < 2:
+                self._store(private, "", pin_set=False, attempts=self._attempts(document))
+            return private
         if not pin:
             raise PinError("a PIN is set: enter it (or set VEIL_PIN)")
         # One try at a time across processes: guesses run in parallel would each read the same
         # failure count, and the lock-out would count only some of them.
-        with exclusive(self.attempts_path.with_name("pin-attempts.lock")):
-            self._check_lockout()
+        with exclusive(self.lock_path):
+            document = self._trusted_document()
+            attempts = self._attempts(document)
+            wait = attempts.get("locked_until", 0.0) - self.clock()
+            if wait > 0:
+                raise PinError(f"too many wrong PINs: try again in {wait:.0f} s")
             try:
                 private = self._unwrap(document, pin)
             except InvalidTag:
-                raise PinError("wrong PIN" + self._failed()) from None
-            self.attempts_path.unlink(missing_ok=True)
+                failures = int(attempts.get("failures", 0)) + 1
+                locked_until = 0.0
+                if failures >= FREE_PIN_TRIES:
+                    locked_until = self.clock() + min(LOCKOUT_MAX_S, LOCKOUT_BASE_S * 2 ** (failures - FREE_PIN_TRIES))
+                self._record_attempts(document, {"failures": failures, "locked_until": locked_until})
+                raise PinError("wrong PIN" + (f"; locked for {locked_until - self.clock():.0f} s" if locked_until else "")) from None
+            if document.get("version", 1) < 2 or attempts.get("failures"):
+                # the right PIN: the count starts again, and a version 1 wrap moves to Argon2id
+                self._store(private, pin, pin_set=True)
+                self.old_attempts_path.unlink(missing_ok=True)
         return private
 
     def _unwrap(self, document: dict[str, Any], pin: str) -> X25519PrivateKey:
         wrap = document["wrap"]
-        key = self._derive(pin, unb64(wrap["salt"]), wrap)
-        raw = AESGCM(key).decrypt(unb64(wrap["nonce"]), unb64(wrap["key"]), b"veil-vault-key")
-        return X25519PrivateKey.from_private_bytes(raw)
+        public = unb64(document["public"])
+        version = document.get("version", 1)
+        key = self._derive(pin, unb64(wrap["salt"]), wrap if version >= 2 else {**_SCRYPT_V1, **wrap})
+        label = _wrap_label(public) if version >= 2 else b"veil-vault-key"
+        private = X25519PrivateKey.from_private_bytes(AESGCM(key).decrypt(unb64(wrap["nonce"]), unb64(wrap["key"]), label))
+        if private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw) != public:
+            raise KeyTrouble(f"{self.path}: the public key does not belong to the private key (the file was altered); "
+                             "a parent can run `veil pin reset`")
+        return private
 
     def set_pin(self, current: str | None, new: str) -> None:
-        if not new:
-            raise PinError("the new PIN is empty")
+        if len(new) < MIN_PIN_LENGTH:
+            raise PinError(f"the new PIN is too short: at least {MIN_PIN_LENGTH} characters")
         self._store(self.unlock(current), new, pin_set=True)
 
     def clear_pin(self, current: str | None) -> None:
@@ -187,10 +318,10 @@ def new_entry_id() -> str:
 
 
 class Vault:
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, trusted: Callable[[], str | None] = lambda: None, on_new_key: Callable[[str], None] = lambda fp: None):
         self.folder = folder
         self.lock_path = folder / "vault.lock"  # held shared by each move in, exclusive by recovery
-        self.keyring = Keyring(folder)
+        self.keyring = Keyring(folder, trusted=trusted, on_new_key=on_new_key)
 
     def _entry_path(self, entry_id: str) -> Path:
         if not entry_id or not all(c in "0123456789abcdef" for c in entry_id):
@@ -329,14 +460,18 @@ class Vault:
 
     def entries(self, private: X25519PrivateKey) -> list[Entry]:
         """Every entry's metadata (reading each entry's header and metadata record only)."""
-        found = []
+        return self.listing(private)[0]
+
+    def listing(self, private: X25519PrivateKey) -> tuple[list[Entry], int]:
+        """The entries this key opens, and how many it does not (sealed under another key, or damaged)."""
+        found, unopened = [], 0
         for path in sorted(self.folder.glob("*.veil")):
             try:
                 with open(path, "rb") as handle:
                     found.append(self._opened(handle, path, private)[0])
             except (VaultError, OSError):
-                continue  # a damaged entry is reported by restore, not by listing
-        return sorted(found, key=lambda e: e.time)
+                unopened += 1
+        return sorted(found, key=lambda e: e.time), unopened
 
     def restore(self, entry_id: str, private: X25519PrivateKey, to: Path | None = None,
                 before_write: Callable[[Entry], None] | None = None) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +117,16 @@ def exif_rotated_jpeg(path: Path) -> Path:
     exif = Image.Exif()
     exif[0x0112] = 6
     stored.save(path, "JPEG", quality=95, exif=exif.tobytes())
+    return path
+
+
+def jpeg_with_exif_thumbnail(path: Path, picture: Image.Image, thumbnail: bytes, orientation: int = 6) -> Path:
+    """A JPEG whose EXIF holds an orientation and an embedded thumbnail (IFD1), as cameras and
+    phones write them: built by hand, little-endian TIFF, so the thumbnail is exactly ``thumbnail``."""
+    ifd0 = struct.pack("<H", 1) + struct.pack("<HHII", 0x0112, 3, 1, orientation) + struct.pack("<I", 26)
+    ifd1 = struct.pack("<H", 2) + struct.pack("<HHII", 0x0201, 4, 1, 56) + struct.pack("<HHII", 0x0202, 4, 1, len(thumbnail))
+    tiff = b"II*\x00" + struct.pack("<I", 8) + ifd0 + ifd1 + struct.pack("<I", 0) + thumbnail
+    picture.save(path, "JPEG", quality=95, exif=b"Exif\x00\x00" + tiff)
     return path
 
 

@@ -34,6 +34,7 @@ command -v trayer >/dev/null || need_os+=(trayer)
 command -v xdotool >/dev/null || need_os+=(xdotool)
 command -v systemd-analyze >/dev/null || need_os+=(systemd)
 command -v desktop-file-validate >/dev/null || need_os+=(desktop-file-utils)
+command -v strace >/dev/null || need_os+=(strace)  # the privacy test traces every socket the agent opens
 "$PYTHON" -c "import tkinter" 2>/dev/null || need_os+=(python3-tk)  # the overlay and tray windows
 # A venv left by another Python (or a half-made one) is made again rather than trusted; Debian's
 # system Python has no ensurepip for that until python3-venv is installed (pyenv builds do).

@@ -1,4 +1,5 @@
-"""A blurred stand-in for a flagged image: same format, same size, every frame unrecognisable.
+"""A blurred stand-in for a flagged image: same format, same size as shown, every frame
+unrecognisable, and no metadata of the original (EXIF and its embedded thumbnail, XMP, ICC).
 
 The picture is shrunk to 3 pixels along its shorter side, blown back up with a Gaussian blur on
 top and half desaturated: a soft, muted gradient of the original colours (a user sees that
@@ -18,7 +19,7 @@ from __future__ import annotations
 import io
 import time
 
-from PIL import Image, ImageEnhance, ImageFilter
+from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
 from agent.decode import spread_evenly, to_rgb
 from agent.errors import VeilError
@@ -68,17 +69,17 @@ def blurred(content: bytes, pixel_budget: int = PIXEL_BUDGET, max_seconds: float
                 image.seek(index)
                 duration = int(image.info.get("duration", 100) or 0)
                 if index in keep:
-                    frames.append(_blur_frame(image, size))
+                    # The orientation is applied, not copied: the stand-in carries no EXIF at all,
+                    # so no embedded thumbnail of the original survives in it (nor XMP or ICC data).
+                    upright = ImageOps.exif_transpose(image) if frame_count == 1 else image
+                    frames.append(_blur_frame(upright, size if upright.size == image.size else size[::-1]))
                     durations.append(duration)
                 else:
                     durations[-1] += duration
-            exif = image.info.get("exif")
     except (OSError, ValueError, EOFError, Image.DecompressionBombError, MemoryError) as err:
         raise BlurError(f"cannot blur: {err or type(err).__name__}") from None
     out = io.BytesIO()
     options: dict = {}
-    if exif and fmt in ("JPEG", "WEBP", "PNG", "TIFF"):
-        options["exif"] = exif  # keep the orientation, so the stand-in shows the same way up
     if fmt == "GIF":
         frames = [f.quantize(256) for f in frames]
     if len(frames) > 1:

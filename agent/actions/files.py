@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agent.actions.blur import BlurError, blurred
+from agent.actions.thumbnails import forget_thumbnails
 from agent.audit import AuditLog, AuditRecord
 from agent.fsutil import display_path, sha256_file
 from agent.outcome import MOVING_ACTIONS, ActionName, Outcome, Prediction, Source
@@ -71,8 +72,10 @@ class FileActions:
         if self.vault is None or result.decision is None or action not in MOVING_ACTIONS:
             raise ValueError(f"move needs a vault and a decided file, and quarantine or blur (got {action})")
         info = {"malign": result.decision.malign, "profile": profile.name, "action": action, "source": self.source}
-        return self.vault.quarantine(result.path, info, stand_in=self._blurred if action == "blur" else None,
-                                     entry_id=entry_id, content_sha=content_sha)
+        sealed = self.vault.quarantine(result.path, info, stand_in=self._blurred if action == "blur" else None,
+                                       entry_id=entry_id, content_sha=content_sha)
+        forget_thumbnails(result.path)  # a file manager's cached copy of the picture goes with it
+        return sealed
 
     def failed(self, result: ScanResult, profile: Profile, action: ActionName, err: VaultError | BlurError,
                sha256: str | None = None, audit: bool = True) -> Outcome:

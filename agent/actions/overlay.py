@@ -96,6 +96,7 @@ class Overlay:
             window.note = tk.Label(window, font=("TkDefaultFont", 18), bg="#202020", fg="white", padx=16, pady=8)
             window.note.place(relx=0.5, rely=0.5, anchor="center")
             self._windows[monitor] = window
+        window.bounds = bounds
         window.geometry(f"{bounds.width}x{bounds.height}+{bounds.left}+{bounds.top}")
         window.photo = ImageTk.PhotoImage(image, master=window)
         window.label.configure(image=window.photo)
@@ -117,8 +118,13 @@ class Overlay:
             self._ui.root.update()
 
     def _deiconify(self, monitor: int) -> None:
+        """Back after a sample, and back in place: a window resized, moved or lowered from outside
+        (``xdotool windowsize``) is covering the whole monitor again, on top, at every sample."""
         window = self._windows.get(monitor)
         if window is not None:
+            bounds = window.bounds
+            window.geometry(f"{bounds.width}x{bounds.height}+{bounds.left}+{bounds.top}")
             window.deiconify()
+            window.attributes("-topmost", True)
             window.lift()
             self._ui.root.update()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -63,10 +64,14 @@ def _parser() -> argparse.ArgumentParser:
     for p in (q_list, q_restore, q_purge):
         p.add_argument("--config", type=Path)
 
-    pin = sub.add_parser("pin", help="set or clear the PIN that guards restore and settings")
+    pin = sub.add_parser("pin", help="set, clear or reset the PIN that guards restore and settings")
     pin_sub = pin.add_subparsers(dest="pin_command", metavar="ACTION", required=True)
-    for name, text in (("set", "set or change the PIN (asks twice, or reads VEIL_PIN / VEIL_NEW_PIN)"), ("clear", "remove the PIN")):
-        pin_sub.add_parser(name, help=text).add_argument("--config", type=Path)
+    for name, text in (("set", "set or change the PIN (asks twice, or reads VEIL_PIN / VEIL_NEW_PIN)"), ("clear", "remove the PIN"),
+                       ("reset", "a new vault key and no PIN, when the key file or the PIN is lost (audited)")):
+        action = pin_sub.add_parser(name, help=text)
+        action.add_argument("--config", type=Path)
+        if name == "reset":
+            action.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     config = sub.add_parser("config", help="write or check a config file")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
@@ -113,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # as given: what a keeper passes on to its agent
+    # Everything Veil itself creates (data dir, audit log, state DB, log file) is its owner's
+    # only; files it writes for the user say their mode explicitly (a stand-in keeps the original's).
+    os.umask(0o077)
     setup_logging(-1 if args.quiet else args.verbose)
     if args.command is None:
         parser.print_help()

@@ -20,12 +20,27 @@ def open_audit(config):
     return AuditLog(config.audit_file, int(config.audit.rotate_mb * 1024 * 1024))
 
 
+def open_state(config):
+    from agent.state import StateDB
+
+    return StateDB(config.data_path / "state.sqlite3")
+
+
 def open_vault(config, audit):
-    """The vault, with whatever a crash left half done finished or undone first."""
+    """The vault, with whatever a crash left half done finished or undone first. Its key must
+    be the one on record in the state DB (agent/vault.py, ``Keyring``)."""
     from agent.audit import AuditRecord
     from agent.vault import Vault
 
-    vault = Vault(config.quarantine_dir)
+    state = []  # opened on first use: most commands never touch the keys
+
+    def on_record():
+        if not state:
+            state.append(open_state(config))
+        return state[0]
+
+    vault = Vault(config.quarantine_dir, trusted=lambda: on_record().get("key_fingerprint"),
+                  on_new_key=lambda fp: on_record().put(key_fingerprint=fp))
     for note in vault.recover():
         print(f"veil: quarantine: {note}", file=sys.stderr)
         audit.append(AuditRecord("agent", "error", detail=f"quarantine recovery: {note}"))
@@ -52,9 +67,8 @@ def read_pin(prompt: str, env: str = "VEIL_PIN", twice: bool = False) -> str | N
 def parent_controls(config, audit, vault):
     """The parent's controls (agent/controls.py) on this data dir."""
     from agent.controls import ParentControls
-    from agent.state import StateDB
 
-    return ParentControls(vault, audit, state=lambda: StateDB(config.data_path / "state.sqlite3"))
+    return ParentControls(vault, audit, state=lambda: open_state(config))
 
 
 def unlock(controls, purpose: str):

@@ -32,8 +32,10 @@ class Prompts(Protocol):
 
     def choose_folder(self) -> Path | None: ...
 
-    def show_quarantine(self, rows: list[tuple[str, str]], restore: Callable[[str], str]) -> None:
-        """(entry id, line) pairs; ``restore(entry_id)`` returns one line saying what happened."""
+    def show_quarantine(self, rows: list[tuple[str, str]], restore: Callable[[str], str], forget: Callable[[], None]) -> None:
+        """(entry id, line) pairs; ``restore(entry_id)`` returns one line saying what happened;
+        ``forget()`` when the window closes (by the user, or after ``QUARANTINE_IDLE_S`` idle):
+        the unlocked key is dropped with it."""
 
     def show_text(self, title: str, lines: list[str]) -> None: ...
 
@@ -144,21 +146,23 @@ class Controls:
         granted = self._authorised("open the quarantine")
         if granted is None:
             return
-        private, how = granted
+        key, how = [granted[0]], granted[1]  # held only while the window is open (``forget``)
         rows = []
-        for entry in self.app.quarantined(private):
+        for entry in self.app.quarantined(key[0]):
             malign = entry.meta.get("malign")
             score = f"{malign:.2f}" if isinstance(malign, float) else "-"
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.time))
             rows.append((entry.id, f"{when}  {score}  {display_path(entry.original)}"))
 
         def restore(entry_id: str) -> str:
+            if not key:
+                return "not restored: the window was closed; open the quarantine again"
             try:
-                return f"restored {display_path(self.app.restore(entry_id, private, by=how))}"
+                return f"restored {display_path(self.app.restore(entry_id, key[0], by=how))}"
             except VaultError as err:
                 return f"not restored: {err}"
 
-        self.prompts.show_quarantine(rows, restore)
+        self.prompts.show_quarantine(rows, restore, forget=key.clear)
 
     def _open_audit_log(self) -> None:
         rows = self.app.audit_tail(200)

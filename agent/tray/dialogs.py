@@ -10,6 +10,7 @@ rules can find them: ``veil-pin``, ``veil-quarantine``, ``veil-text``, ``veil-no
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ from agent.tray.menu import MenuEntry
 from agent.ui import TkThread, UiUnavailable
 
 PIN_DIALOG_TIMEOUT_S = 120.0  # a forgotten PIN dialog cancels itself: it would hold up every other request
+
+
+QUARANTINE_IDLE_S = 120.0  # the quarantine window, and the key it holds, last this long unused
 
 
 class TkPrompts:
@@ -132,10 +136,32 @@ class TkPrompts:
 
         return self._ask(build)
 
-    def show_quarantine(self, rows: list[tuple[str, str]], restore: Callable[[str], str]) -> None:
+    def show_quarantine(self, rows: list[tuple[str, str]], restore: Callable[[str], str], forget: Callable[[], None],
+                        idle_s: float = QUARANTINE_IDLE_S) -> None:
         def build(_finish: Callable[[Any], None]) -> None:
             tk = self.ui.tk
             window = self._window("veil-quarantine", "Veil — quarantine")
+            last_use = [time.monotonic()]
+
+            def used(_event: Any = None) -> None:
+                last_use[0] = time.monotonic()
+
+            def closed(event: Any) -> None:
+                if event.widget is window:  # the window itself, not one of its widgets
+                    forget()
+
+            def close_when_idle() -> None:
+                if not window.winfo_exists():
+                    return
+                if time.monotonic() - last_use[0] >= idle_s:
+                    window.destroy()  # the unlocked key goes with it (``closed``)
+                else:
+                    window.after(1000, close_when_idle)
+
+            for sequence in ("<KeyPress>", "<ButtonPress>", "<Motion>"):
+                window.bind(sequence, used, add="+")  # a toplevel sees its widgets' events too
+            window.bind("<Destroy>", closed, add="+")
+            window.after(1000, close_when_idle)
             ids = [entry_id for entry_id, _line in rows]
             listing = tk.Listbox(window, width=100, height=min(20, max(5, len(rows))), selectmode="browse")
             for _entry_id, line in rows:

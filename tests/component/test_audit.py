@@ -161,7 +161,8 @@ def test_processes_writing_one_log_keep_one_chain(tmp_path):
 
 def test_a_chain_head_that_cannot_be_written_is_dropped_not_left_stale(tmp_path, monkeypatch):
     """A full disk can refuse the small head file after the row itself was written: a stale head
-    would make verify report a cut-off tail that never happened."""
+    would make verify report a cut-off tail that never happened. Without a head, verify says the
+    head is missing (it cannot see a cut tail then) until the next row writes it again."""
     import errno
 
     import agent.audit as audit_module
@@ -176,7 +177,8 @@ def test_a_chain_head_that_cannot_be_written_is_dropped_not_left_stale(tmp_path,
     monkeypatch.setattr(audit_module.json, "dump", full_disk)
     log.append(AuditRecord("agent", "stop"))  # the row is written; its head cannot be
     assert not path.with_name("audit.csv.head").exists() and not list(tmp_path.glob("*.tmp"))
-    assert verify(path).ok and verify(path).rows == 4
+    result = verify(path)
+    assert not result.ok and result.rows == 4 and "chain head is missing" in result.problem and "disk was full" in result.problem
     monkeypatch.setattr(audit_module.json, "dump", real_dump)
     log.append(AuditRecord("agent", "start"))  # room again: the head is back
     assert json.loads(path.with_name("audit.csv.head").read_text())["rows"] == 5 and verify(path).ok

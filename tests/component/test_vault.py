@@ -90,7 +90,7 @@ def test_pin_protects_the_private_key(tmp_path):
     vault = Vault(tmp_path / "vault")
     path, _ = _file(tmp_path / "d")
     entry_id = vault.quarantine(path).id  # no PIN needed to quarantine
-    vault.keyring.set_pin(None, "2468")
+    vault.keyring.set_pin(None, "246824")
     assert vault.keyring.pin_set
     with pytest.raises(PinError, match="wrong PIN"):
         vault.keyring.unlock("1357")
@@ -98,13 +98,13 @@ def test_pin_protects_the_private_key(tmp_path):
         vault.keyring.unlock(None)
     second, _ = _file(tmp_path / "d", "second.jpg")
     vault.quarantine(second)  # still no PIN needed
-    private = vault.keyring.unlock("2468")
+    private = vault.keyring.unlock("246824")
     assert {e.id for e in vault.entries(private)} >= {entry_id}
     raw = private.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
     keys = (tmp_path / "vault" / "keys.json").read_bytes()
     assert base64.b64encode(raw) not in keys and raw not in keys  # never in the clear
     assert oct(os.stat(tmp_path / "vault" / "keys.json").st_mode & 0o777) == oct(0o600)
-    vault.keyring.clear_pin("2468")
+    vault.keyring.clear_pin("246824")
     assert not vault.keyring.pin_set and vault.keyring.unlock(None)
 
 
@@ -380,22 +380,22 @@ def test_wrong_pins_lock_unlocking_for_a_growing_time(tmp_path):
     now = [1000.0]
     keyring = Keyring(tmp_path, clock=lambda: now[0])
     keyring.ensure()
-    keyring.set_pin(None, "2468")
+    keyring.set_pin(None, "246824")
     for _ in range(FREE_PIN_TRIES - 1):
         with pytest.raises(PinError, match="^wrong PIN$"):
             keyring.unlock("0000")
     with pytest.raises(PinError, match="locked for 30 s"):
         keyring.unlock("0000")
     with pytest.raises(PinError, match="too many wrong PINs"):
-        keyring.unlock("2468")  # even the right PIN waits
+        keyring.unlock("246824")  # even the right PIN waits
     again = Keyring(tmp_path, clock=lambda: now[0])  # a restart does not reset the count
     with pytest.raises(PinError, match="too many wrong PINs"):
-        again.unlock("2468")
+        again.unlock("246824")
     now[0] += 31
     with pytest.raises(PinError, match="locked for 60 s"):
         keyring.unlock("1111")  # the next wrong one doubles the wait
     now[0] += 61
-    keyring.unlock("2468")  # right, after the wait: unlocked, and the count starts over
+    keyring.unlock("246824")  # right, after the wait: unlocked, and the count starts over
     with pytest.raises(PinError, match="^wrong PIN$"):
         keyring.unlock("0000")
 
@@ -465,7 +465,7 @@ def test_parallel_guesses_are_each_counted(tmp_path):
 
     keyring = Keyring(tmp_path / "vault")
     keyring.ensure()
-    keyring.set_pin(None, "2468")
+    keyring.set_pin(None, "246824")
     go = tmp_path / "go"
     guesses = [subprocess.Popen([sys.executable, "-c", _GUESS, str(tmp_path / "vault"), str(go), f"{n:04d}"],
                                 cwd=REPO, stdout=subprocess.PIPE, text=True) for n in range(8)]
@@ -474,4 +474,4 @@ def test_parallel_guesses_are_each_counted(tmp_path):
     assert sum(s.startswith("wrong PIN") for s in said) == FREE_PIN_TRIES  # the last of them starts the lock-out
     assert sum(s.startswith("too many wrong PINs") for s in said) == 8 - FREE_PIN_TRIES
     with pytest.raises(PinError, match="too many wrong PINs"):
-        keyring.unlock("2468")
+        keyring.unlock("246824")

@@ -55,7 +55,9 @@ def test_new_files_are_decided_once_complete(watched):
     assert not any(r["decision"] == "error" for r in rows)  # the slow file was never read half-written
     assert len(vault_entries(data)) == 3
     events = [r["subject"] for r in audit_of(data) if r["source"] == "agent"]
-    assert events == ["start", "stop"]
+    assert events == ["start", "config", "stop"]
+    [made] = [r for r in audit_of(data) if r["subject"] == "config"]  # the vault key, made at the first quarantine
+    assert "vault key" in made["detail"] and "made" in made["detail"]
     assert verify(data / "audit" / "audit.csv").ok
 
 
@@ -290,7 +292,7 @@ def test_a_pause_ends_on_its_own_and_what_came_meanwhile_is_decided(tmp_path):
     finally:
         app.stop()
     events = [r["subject"] for r in audit_of(tmp_path / "data") if r["source"] == "agent"]
-    assert events == ["start", "pause", "resume", "stop"]
+    assert [e for e in events if e != "config"] == ["start", "pause", "resume", "stop"]  # (config: the vault key made)
 
 
 def test_a_real_kernel_queue_overflow_is_audited_and_reconciled(watched):

@@ -44,11 +44,11 @@ def test_install_writes_a_valid_unit_and_autostart_entry(home):
 def test_uninstall_needs_the_pin_when_one_is_set(home):
     home_dir, config, env, data = home
     assert run_veil("install", "--config", str(config), env=env).returncode == 0
-    assert run_veil("pin", "set", "--config", str(config), env={**env, "VEIL_PIN": "2468"}).returncode == 0
+    assert run_veil("pin", "set", "--config", str(config), env={**env, "VEIL_PIN": "246824"}).returncode == 0
     refused = run_veil("uninstall", "--config", str(config), env={**env, "VEIL_PIN": "1111"})
     assert refused.returncode == 2 and (home_dir / ".config" / "systemd" / "user" / "veil.service").exists()
     assert any(r["subject"] == "pin-failed" for r in audit_of(data))
-    done = run_veil("uninstall", "--config", str(config), env={**env, "VEIL_PIN": "2468"})
+    done = run_veil("uninstall", "--config", str(config), env={**env, "VEIL_PIN": "246824"})
     assert done.returncode == 0, done.stderr
     assert not (home_dir / ".config" / "systemd" / "user" / "veil.service").exists()
     assert not (home_dir / ".config" / "autostart" / "veil.desktop").exists()

@@ -143,8 +143,8 @@ def test_quarantine_end_to_end_with_a_pin(tmp_path):
     done = veil("scan", str(folder), "--action", "quarantine", *cfg)
     assert done.returncode == 1, done.stderr
     assert not (folder / "porn-a.png").exists() and len(list(folder.iterdir())) == 1  # the benign photo stays
-    assert veil("pin", "set", *cfg, env={"VEIL_PIN": "4321"}).returncode == 0
-    listed = veil("quarantine", "list", "--format", "jsonl", *cfg, env={"VEIL_PIN": "4321"})
+    assert veil("pin", "set", *cfg, env={"VEIL_PIN": "432143"}).returncode == 0
+    listed = veil("quarantine", "list", "--format", "jsonl", *cfg, env={"VEIL_PIN": "432143"})
     assert listed.returncode == 0, listed.stderr
     [entry] = [json.loads(line) for line in listed.stdout.splitlines()]
     assert entry["original"] == str(folder / "porn-a.png") and entry["profile"] == "child" and entry["malign"] > 0.9
@@ -152,7 +152,7 @@ def test_quarantine_end_to_end_with_a_pin(tmp_path):
     assert wrong.returncode == 2 and "wrong PIN" in wrong.stderr and not (folder / "porn-a.png").exists()
     no_pin = veil("quarantine", "restore", entry["id"], *cfg)  # no terminal, no VEIL_PIN
     assert no_pin.returncode == 2
-    right = veil("quarantine", "restore", entry["id"], *cfg, env={"VEIL_PIN": "4321"})
+    right = veil("quarantine", "restore", entry["id"], *cfg, env={"VEIL_PIN": "432143"})
     assert right.returncode == 0, right.stderr
     assert (folder / "porn-a.png").read_bytes() == original
     rows = list(csv.DictReader((data / "audit" / "audit.csv").open(newline="")))

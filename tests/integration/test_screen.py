@@ -1,5 +1,6 @@
 """Screen sampling and the on-screen blur, on a real X server (Xvfb) with real windows."""
 
+import subprocess
 import time
 
 import pytest
@@ -113,3 +114,32 @@ def test_nothing_about_the_screen_is_written(tmp_path, xserver):
         if path.is_file():
             assert not path.read_bytes()[:4].startswith(image_magic), path
             assert path.suffix not in (".png", ".jpg", ".bmp", ".ppm"), path
+
+
+def _overlay_sizes(xserver) -> list[str]:
+    """``WxH`` of each visible overlay window, as the X server has it (xdotool)."""
+    found = subprocess.run(["xdotool", "search", "--onlyvisible", "--class", "veil-overlay"], env=xserver.env,
+                           capture_output=True, text=True, timeout=10)
+    sizes = []
+    for window in found.stdout.split():
+        shown = subprocess.run(["xdotool", "getwindowgeometry", window], env=xserver.env, capture_output=True, text=True, timeout=10)
+        sizes += [line.split()[-1] for line in shown.stdout.splitlines() if "Geometry:" in line]
+    return sizes
+
+
+def test_an_overlay_resized_from_outside_covers_the_screen_again(tmp_path, xserver):
+    """``xdotool windowsize`` on the overlay (what a child tries) uncovers the screen for one
+    sample at most: the overlay re-asserts its geometry and stacking at every sample."""
+    agent = Agent(_config(tmp_path), env=xserver.env)
+    try:
+        viewer = xserver.show("640x480+300+200", CANARY)
+        assert wait_until(lambda: _overlay_sizes(xserver) == ["1920x1080"], 10), _overlay_sizes(xserver)
+        for window in subprocess.run(["xdotool", "search", "--class", "veil-overlay"], env=xserver.env,
+                                     capture_output=True, text=True, timeout=10).stdout.split():
+            subprocess.run(["xdotool", "windowsize", window, "40", "40"], env=xserver.env, timeout=10)
+            subprocess.run(["xdotool", "windowmove", window, "1800", "1000"], env=xserver.env, timeout=10)
+        assert wait_until(lambda: _overlay_sizes(xserver) == ["1920x1080"], 5), _overlay_sizes(xserver)
+        assert wait_until(lambda: _stays(lambda: _overlay_sizes(xserver) in (["1920x1080"], []), 2.0), 5)
+        xserver.close(viewer)
+    finally:
+        agent.stop()

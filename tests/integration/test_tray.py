@@ -28,7 +28,7 @@ from tests.conftest import PHOTOS
 from tests.media import child_flagged_canaries
 from tests.xserver import XServer
 
-PIN = "2468"
+PIN = "246824"
 CANARY = child_flagged_canaries()[5]
 PHOTO = PHOTOS / "scikit-coffee.jpg"
 
@@ -356,3 +356,23 @@ def test_scanning_a_folder_chosen_in_the_chooser_acts_like_a_watched_one(tmp_pat
     assert (other / "photo.jpg").read_bytes() == PHOTO.read_bytes()
     # the file goes into the vault a moment before the status hears of it
     assert wait_until(lambda: running.app.status().last_event.endswith("c.png: malign, quarantine"), 10)
+
+
+def test_the_quarantine_window_closes_when_idle_and_drops_the_key(desktop):
+    """Left open and unused, the quarantine window (which holds the unlocked vault key) closes
+    by itself and hands the key back to be forgotten; a restore after that is refused."""
+    from agent.tray.dialogs import TkPrompts
+    from agent.ui import TkThread
+
+    ui = TkThread("veil-test-dialogs")
+    ui.start()
+    try:
+        forgotten = threading.Event()
+        TkPrompts(ui).show_quarantine([("ab12", "a quarantined file")], lambda entry_id: "restored", forget=forgotten.set,
+                                      idle_s=2.0)
+        assert wait_until(lambda: desktop.mapped("veil-quarantine") == 1, 10)
+        assert not forgotten.wait(1.0)  # still open a second in
+        assert forgotten.wait(10)
+        assert wait_until(lambda: desktop.mapped("veil-quarantine") == 0, 5)
+    finally:
+        ui.stop()
