@@ -41,9 +41,12 @@ from agent.lock import exclusive, shared
 from agent.sealing import CHUNK, TAG, Opened, SealError, b64, expected_size, read_header, read_sealed_meta_length, seal, unb64
 
 # The PIN wraps the private key under Argon2id, memory-hard: one guess costs 64 MiB and about
-# 0.3 s on a 2-core Xeon (benchmarks/RESULTS.md, "PIN"), so even a 6-digit PIN takes days offline.
-_ARGON2 = {"kdf": "argon2id", "memory_kib": 65536, "iterations": 4, "lanes": 1}
+# 0.35 s on a 2-core Xeon (benchmarks/RESULTS.md, "PIN"), so even a 6-digit PIN takes days offline.
+_ARGON2 = {"kdf": "argon2id", "memory_kib": 65536, "iterations": 5, "lanes": 1}
 _SCRYPT_V1 = {"n": 2**15, "r": 8, "p": 1}  # version 1 vaults; re-wrapped under Argon2id at the next unlock
+# Without a PIN the wrap protects nothing (anyone may unwrap with the empty PIN), so it costs
+# nothing either: no 64 MiB spike in the agent when it makes the vault's first key pair.
+_NO_PIN_WRAP = {"kdf": "scrypt", "n": 2**10, "r": 8, "p": 1}
 MIN_PIN_LENGTH = 6
 
 
@@ -186,14 +189,15 @@ class Keyring:
         raw = private.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
         public = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
-        wrapped = AESGCM(self._derive(pin, salt, _ARGON2)).encrypt(nonce, raw, _wrap_label(public))
+        params = _ARGON2 if pin else _NO_PIN_WRAP
+        wrapped = AESGCM(self._derive(pin, salt, params)).encrypt(nonce, raw, _wrap_label(public))
         document = {
             "version": 2,
             "public": b64(public),
             "fingerprint": fingerprint(public),
             "pin_set": pin_set,
             "pin_long_enough": not pin_set or len(pin) >= MIN_PIN_LENGTH,
-            "wrap": {**_ARGON2, "salt": b64(salt), "nonce": b64(nonce), "key": b64(wrapped)},
+            "wrap": {**params, "salt": b64(salt), "nonce": b64(nonce), "key": b64(wrapped)},
             "attempts": attempts or {"failures": 0, "locked_until": 0.0},
         }
         return write_durably(self.path, json.dumps(document, indent=1).encode(), mode=0o600, replace=replace)
