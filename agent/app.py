@@ -21,6 +21,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -106,6 +107,7 @@ class App:
                 os.chmod(data / name, 0o600)
         self.classifier = open_classifier(self.config.model)
         self.audit = AuditLog(self.config.audit_file, int(self.config.audit.rotate_mb * 1024 * 1024))
+        self._last_alive = _last_agent_row_time(self.audit.path)  # before this run writes anything
         self.state = StateDB(data / "state.sqlite3")
         if self.audit.discrepancy:
             self._agent_row("error", f"audit log damaged while no agent ran: {self.audit.discrepancy}")
@@ -156,7 +158,8 @@ class App:
         now = time.time()
         first_start = float(self.state.get("first_start") or now)
         if not self.once:  # --once is not protection: it neither ends a gap nor starts a run
-            gap = gap_since_last_run(self.state, self.intervals.heartbeat_s, now)
+            gap = gap_since_last_run(self.state, self.intervals.heartbeat_s, now, self._last_alive,
+                                     self.config.audit.heartbeat_min * 60)
             if gap:
                 self._agent_row("gap", gap)
             self.state.put(run_started=str(now), heartbeat=str(now), stopped_at="", stop_reason="", first_start=str(first_start))
@@ -515,12 +518,32 @@ def _last_start_key(audit_path: Path) -> str | None:
     return None
 
 
-def gap_since_last_run(state: StateDB, heartbeat_s: float, now: float) -> str | None:
+# Rows only a running agent writes: the last of them is its last sign of life in the audit log.
+_ALIVE_ROWS = ("start", "stop", "heartbeat", "frozen", "pause", "resume", "gap", "profile")
+
+
+def _last_agent_row_time(audit_path: Path) -> float | None:
+    for row in reversed(tail(audit_path, 200) if audit_path.exists() else []):
+        if row["source"] == "agent" and row["subject"] in _ALIVE_ROWS:
+            try:
+                return datetime.fromisoformat(row["time"].replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                return None
+    return None
+
+
+def gap_since_last_run(state: StateDB, heartbeat_s: float, now: float, last_alive: float | None = None,
+                       audit_every_s: float = 600.0) -> str | None:
     """The ``gap`` row's detail for the time between the last run and this one (None at the
-    first start on a data dir)."""
+    first start on a data dir). The state database's times are checked against the audit log's
+    last sign of life (``last_alive``): a state database that is missing, or claims the agent
+    ran later than the log shows, was edited or deleted, and the log's time is the one used."""
     started = state.get("run_started")
     if not started:
-        return None
+        if last_alive is None:
+            return None
+        return (f"protection stopped {iso(last_alive)} or later, resumed {iso(now)}: unknown (the state database was missing; "
+                "the audit log's last row of a running agent is the last sign of life)")
     stopped_at, reason = state.get("stopped_at"), state.get("stop_reason")
     if stopped_at:
         since, why = float(stopped_at), reason or "quit"
@@ -529,6 +552,10 @@ def gap_since_last_run(state: StateDB, heartbeat_s: float, now: float) -> str | 
         boot = _boot_time()
         why = "unknown (the machine restarted)" if boot is not None and boot > since else "killed"
         why += f"; last heartbeat {iso(since)}, so it stopped within {heartbeat_s:g} s after"
+    if last_alive is not None and since > last_alive + audit_every_s + 120:
+        why += (f"; but the audit log's last row of a running agent is {iso(last_alive)}: the state database's "
+                "times were changed, and that is when protection is known to have stopped")
+        since = last_alive
     return f"protection stopped {iso(since)}, resumed {iso(now)}: {why}"
 
 

@@ -292,3 +292,21 @@ def test_the_data_dir_is_private(watched):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     for path in (data / "audit", data / "quarantine"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o700, path
+
+
+def test_gap_rows_do_not_trust_an_edited_or_deleted_state_database(watched):
+    import sqlite3
+
+    folder, data, config = watched
+    agent = Agent(config)
+    agent.kill()  # protection stops now...
+    with sqlite3.connect(data / "state.sqlite3") as db:  # ...and the state is made to say it ran an hour longer
+        db.execute("UPDATE meta SET value = ? WHERE key = 'heartbeat'", (str(time.time() + 3600),))
+    Agent(config).stop()
+    [edited] = _agent_rows(data, "gap")
+    assert "the state database's times were changed" in edited["detail"], edited["detail"]
+    for name in ("state.sqlite3", "state.sqlite3-wal", "state.sqlite3-shm"):
+        (data / name).unlink(missing_ok=True)
+    Agent(config).stop()
+    missing = _agent_rows(data, "gap")[-1]
+    assert "the state database was missing" in missing["detail"], missing["detail"]
