@@ -59,7 +59,7 @@ def _boot_time() -> float | None:
 
 
 TICK_S = 2.0  # how often the agent checks that it has been running
-FROZEN_AFTER_S = 5.0  # a tick this late means the process was not running
+FROZEN_AFTER_S = 10.0  # a tick this late means the process was not running
 
 
 class App:
@@ -114,9 +114,13 @@ class App:
         elif not self.audit.path.exists() and self.state.get("first_start"):
             self._agent_row("error", "the audit log was missing at start, though Veil has run on this data dir before "
                                      f"(first start {iso(float(self.state.get('first_start') or 0))}): deleted")
-        # The vault's key must be the one on record: a deleted or swapped key file is trouble, never a new key.
-        self.vault = Vault(self.config.quarantine_dir, trusted=lambda: self.state.get("key_fingerprint"), on_new_key=self._new_key)
+        # The vault's key must be the one on record: a deleted or swapped key file is trouble, never a
+        # new key. The record is read once, at start: an edit of the state database while the agent
+        # runs does not move it (``_check_keys``), only ``veil pin reset`` does.
+        self._key_on_record = self.state.get("key_fingerprint")
+        self.vault = Vault(self.config.quarantine_dir, trusted=lambda: self._key_on_record, on_new_key=self._new_key)
         self._key_trouble = ""
+        self._record_trouble = ""
         for note in self.vault.recover():
             self._agent_row("error", f"quarantine recovery: {note}")
         self.controls = ParentControls(self.vault, self.audit, state=lambda: self.state, profile=lambda: self._profile.name)
@@ -215,7 +219,8 @@ class App:
         self.state.put(backlog=json.dumps([os.fsencode(p).decode("utf-8", "surrogateescape") for p in left]))
         if not self.once:
             self.state.put(stopped_at=str(time.time()), stop_reason=reason)
-        self._agent_row("stop", f"{reason}; {self.counters.decided} files decided, {self.counters.flagged} flagged"
+        decided = self.counters.decided
+        self._agent_row("stop", f"{reason}; {decided} file{'' if decided == 1 else 's'} decided, {self.counters.flagged} flagged"
                                 + (f", {len(left)} left for the next start" if left else ""))
         self.state.close()
         self.classifier.close()
@@ -344,7 +349,8 @@ class App:
             f"Screen: {self._screen_line.removeprefix('screen: ')}",
             f"Model: {self.classifier.describe()}",
             f"Accelerator: {self.classifier.choice.reason}",
-            f"Since start: {status.decided} files decided, {status.flagged} flagged, {status.errors} unreadable",
+            f"Since start: {status.decided} file{'' if status.decided == 1 else 's'} decided, {status.flagged} flagged, "
+            f"{status.errors} unreadable",
             f"Config: {self.config.source or 'built-in defaults'}",
             f"Audit log: {self.config.audit_file}",
             f"Quarantine: {self.config.quarantine_dir}",
@@ -389,10 +395,17 @@ class App:
         self.reconciler.request(reason)
 
     def _tick(self) -> None:
-        """Every ``TICK_S``: notice a freeze; the heartbeat when its time has come."""
+        """Every ``TICK_S``: notice a freeze; the heartbeat when its time has come. Lateness is
+        measured from the end of the last tick, so a slow tick (an fsync, a held audit lock) is
+        not mistaken for a freeze."""
         now = time.monotonic()
         late = now - self._last_tick - TICK_S
-        self._last_tick = now
+        try:
+            self._tick_duties(now, late)
+        finally:
+            self._last_tick = time.monotonic()
+
+    def _tick_duties(self, now: float, late: float) -> None:
         if late > FROZEN_AFTER_S:
             # The monotonic clock ran on while this process did not (SIGSTOP, a frozen process,
             # a starved machine; a suspended machine stops the clock too, so it is not counted).
@@ -467,26 +480,50 @@ class App:
         the key of the last start, is audited and shown as trouble."""
         keyring = self.vault.keyring
         self._check_keys()
+        last = _last_start_key(self.audit.path)
         if self._key_trouble:
             return "vault key: trouble"
         if not keyring.path.exists():
+            if last:
+                self._agent_row("error", f"the vault key of the last start ({last}) is gone, with no entries and no record left")
             return "vault key: none yet"
         found = keyring.fingerprint()
-        if not self.state.get("key_fingerprint"):
-            self.state.put(key_fingerprint=found)  # a vault from before fingerprints were kept: on record from now on
-        last = _last_start_key(self.audit.path)
+        if not self._key_on_record:
+            self._key_on_record = found  # a vault from before fingerprints were kept: on record from now on
+            self.state.put(key_fingerprint=found)
         if last and last != found:
             self._agent_row("error", f"vault key changed since the last start (was {last}, now {found})")
         return f"vault key {found}"
 
     def _check_keys(self) -> None:
         """Audit a change in the key file's trust (once per change), for the tray's trouble."""
+        self._check_record()
         trouble = self.vault.keyring.trouble()
         if trouble != self._key_trouble:
             self._agent_row("error", f"vault keys: {trouble}" if trouble else "vault keys: trusted again")
             self._key_trouble = trouble
 
+    def _check_record(self) -> None:
+        """The fingerprint in the state database against the one this run trusts: taken up when
+        ``veil pin reset`` (audited) made it, an audited error otherwise."""
+        try:
+            recorded = self.state.get("key_fingerprint")
+        except sqlite3.Error as err:
+            recorded = f"unreadable ({err})"
+        if recorded == self._key_on_record or recorded == self._record_trouble:
+            return
+        resets = [r for r in tail(self.audit.path, 200) if r["source"] == "agent" and r["subject"] == "config"
+                  and r["detail"].startswith(f"vault keys reset: new key {recorded},")] if self.audit.path.exists() else []
+        if resets:
+            self._agent_row("config", f"vault key {recorded} taken up after `veil pin reset` (was {self._key_on_record})")
+            self._key_on_record, self._record_trouble = recorded, ""
+        else:
+            self._agent_row("error", f"the vault key on record in the state database was changed to {recorded} "
+                                     f"(not by `veil pin reset`); still trusting {self._key_on_record}")
+            self._record_trouble = recorded or ""
+
     def _new_key(self, fingerprint: str) -> None:
+        self._key_on_record = fingerprint
         self.state.put(key_fingerprint=fingerprint)
         self._agent_row("config", f"vault key {fingerprint} made (first use of the quarantine)")
 
@@ -513,8 +550,8 @@ def _last_start_key(audit_path: Path) -> str | None:
         return None
     for row in reversed(tail(audit_path, 2000)):
         if row["source"] == "agent" and row["subject"] == "start":
-            found = re.search(r"vault key ([0-9a-f]{16})", row["detail"])
-            return found.group(1) if found else None
+            found = re.findall(r"vault key ([0-9a-f]{16})$", row["detail"])  # the row's last part: a folder name cannot fake it
+            return found[-1] if found else None
     return None
 
 

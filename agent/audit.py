@@ -243,9 +243,9 @@ def _verify(path: Path, whole_chain: bool, earlier_activity: str = "") -> Verify
             why = earlier_activity or f"its chain head {head_path.name} is there"
             return VerifyResult(False, 0, f"{path}: no audit log, but {why}: deleted")
         return VerifyResult(False, 0, f"{path}: no audit log")
-    if whole_chain and path not in files:
-        return VerifyResult(False, 0, f"{path}: rotated logs exist ({files[-1].name}, …) but the current log is missing: deleted")
+    rotated_only = whole_chain and path not in files
     expected_prev = GENESIS if whole_chain else None
+    before_last = None
     total = 0
     for file in files:
         try:
@@ -263,15 +263,22 @@ def _verify(path: Path, whole_chain: bool, earlier_activity: str = "") -> Verify
                         return VerifyResult(False, total, f"{where}: prev_hash does not match the row before (row deleted, inserted or moved)")
                     if chain_hash(prev, values[:-2]) != stated:
                         return VerifyResult(False, total, f"{where}: hash does not match its content (row edited)")
-                    expected_prev, total = stated, total + 1
+                    before_last, expected_prev, total = expected_prev, stated, total + 1
         except (OSError, UnicodeDecodeError, csv.Error) as err:
             return VerifyResult(False, total, f"{file}: unreadable ({err})")
     head = read_head(head_path)
+    if rotated_only and not (head is not None and head.get("hash") == expected_prev):
+        # (a crash between a rotation and the first row of the new file leaves the head at the
+        # rotated file's last row: that is not a deletion)
+        return VerifyResult(False, total, f"{path}: rotated logs exist ({files[-1].name}, …) but the current log is missing: deleted")
     if head is None and total:
         return VerifyResult(False, total, f"{head_path}: the chain head is missing or unreadable while the log has {total} rows "
                                           "(deleted, or the disk was full at the last row): a cut-off tail could not be seen")
+    if head is not None and head.get("file") not in (path.name, None) and not rotated_only:
+        return VerifyResult(False, total, f"{head_path}: the chain head names {head.get('file')!r}, not {path.name} (edited)")
     if head is not None and head.get("file") == path.name and path in files:
-        if head.get("hash") != expected_prev:
+        # the head one row behind the log is a crash between a row and its head, not a cut
+        if head.get("hash") != expected_prev and head.get("hash") != before_last:
             return VerifyResult(False, total, f"{path}: the log ends at hash {str(expected_prev)[:12]}… but its chain head records "
                                               f"{head.get('rows')} rows ending {str(head.get('hash'))[:12]}… (tail cut off or replaced)")
     return VerifyResult(True, total)

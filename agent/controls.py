@@ -38,10 +38,7 @@ class ParentControls:
         """The vault's private key for ``pin``; a wrong one is audited (``pin-failed``) and
         raised as PinError, with the lock-out the keyring imposes after repeated failures. While
         the key file cannot be trusted, nothing unlocks (audited the same way)."""
-        trouble = self.vault.keyring.trouble()
-        if trouble:
-            self._row("pin-failed", f"{purpose}: locked: {trouble}")
-            raise PinError(f"locked: {trouble}")
+        self.refuse_if_locked(purpose)
         self.vault.keyring.ensure()
         try:
             return self.vault.keyring.unlock(pin)
@@ -96,11 +93,15 @@ class ParentControls:
         self._row("config", detail)
         return detail
 
-    def _pin_change(self, what: str, change: Callable[[], None]) -> None:
+    def refuse_if_locked(self, purpose: str) -> None:
+        """PinError (audited) while the key file cannot be trusted: nothing PIN-gated is done then."""
         trouble = self.vault.keyring.trouble()
         if trouble:
-            self._row("pin-failed", f"pin {what}: locked: {trouble}")
+            self._row("pin-failed", f"{purpose}: locked: {trouble}")
             raise PinError(f"locked: {trouble}")
+
+    def _pin_change(self, what: str, change: Callable[[], None]) -> None:
+        self.refuse_if_locked(f"pin {what}")
         self.vault.keyring.ensure()
         try:
             change()

@@ -17,6 +17,7 @@ import errno
 import hashlib
 import logging
 import os
+import sqlite3
 import stat
 import threading
 import time
@@ -32,7 +33,7 @@ from agent.actions.files import FileActions, audited_action
 from agent.audit import AuditRecord, tail
 from agent.classifier import Classifier
 from agent.classifier.scores import Scores
-from agent.decode import SNIFF_BYTES, DecodeError, DecodeLimits, read_error_message, sniff
+from agent.decode import SNIFF_BYTES, DecodeLimits, read_error_message, sniff
 from agent.faults import kill_point, pause_point
 from agent.fsutil import display_path, open_regular, sha256_file
 from agent.outcome import MOVING_ACTIONS, ActionName, Outcome, action_name
@@ -52,20 +53,33 @@ def _identity_now(path: Path) -> Identity | None:
         return None
 
 
+MAX_CHANGES = 3  # judgements in a row a change may cut short before the bytes read are judged anyway
+KEPT_CHANGING = "kept changing while judged: judged as read"
+
+
 def _read_held(handle: BinaryIO, head: bytes, kind: str, limits: DecodeLimits) -> tuple[bytes | BinaryIO, str]:
-    """The rest of the file through the same handle, and the sha256 of every byte: an image is held
-    in memory (decoded from exactly these bytes), a video is hashed in blocks and decoded from the
-    handle afterwards."""
+    """The rest of the file through the same handle, and the sha256 of every byte: an image up to
+    ``max_image_bytes`` is held in memory (decoded from exactly these bytes); a video, or an image
+    padded past that, is hashed in blocks and decoded from the handle afterwards (``_rehashed``
+    then checks the bytes did not change under the decode)."""
     digest = hashlib.sha256(head)
-    if kind == "image":
+    if kind == "image" and os.fstat(handle.fileno()).st_size <= limits.max_image_bytes:
         rest = handle.read(limits.max_image_bytes + 1 - len(head))
-        if len(head) + len(rest) > limits.max_image_bytes:
-            raise DecodeError(f"image file too large (over {limits.max_image_bytes >> 20:,} MB)")
-        digest.update(rest)
-        return head + rest, digest.hexdigest()
+        if len(head) + len(rest) <= limits.max_image_bytes:
+            digest.update(rest)
+            return head + rest, digest.hexdigest()
+        digest.update(rest)  # grew past the limit while read: hashed on as a stream
     for block in iter(lambda: handle.read(1 << 20), b""):
         digest.update(block)
     return handle, digest.hexdigest()
+
+
+def _rehashed(handle: BinaryIO) -> str:
+    handle.seek(0)
+    digest = hashlib.sha256()
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(block)
+    return digest.hexdigest()
 
 
 def _same_failure(row: FileRow | None, detail: str) -> bool:
@@ -100,12 +114,28 @@ class FileDecider:
         self.on_outcome = on_outcome or (lambda outcome: None)
         self.again = again or (lambda path: None)
         self.model = classifier.model.name
+        self._changes: dict[Path, int] = {}  # path → judgements in a row cut short by a change
 
     # -- the pipeline's handler -----------------------------------------------------------
 
     def handle(self, path: Path) -> Outcome | None:
-        """Decide one path (None: nothing to decide, e.g. gone or unchanged since decided)."""
-        outcome = self._decide(path)
+        """Decide one path (None: nothing to decide, e.g. gone or unchanged since decided).
+
+        A bug or a codec's odd failure on one file must not take workers down again and again
+        (the pipeline's restart budget is for the data disk and passing trouble): it becomes a
+        ``failed`` file, audited once and tried again later. OSError and SQLite errors still go
+        to the pipeline, whose crash path handles a full or failing data disk."""
+        try:
+            outcome = self._decide(path)
+        except (OSError, sqlite3.Error):
+            raise
+        except Exception as err:
+            log.exception("deciding %s failed", path)
+            identity = _identity_now(path)
+            if identity is None:
+                return None
+            outcome = self._error(path, identity, "", f"could not be judged ({type(err).__name__}: {err})", time.perf_counter(),
+                                  final=False)
         if outcome is not None:
             self.on_outcome(outcome)
         return outcome
@@ -150,10 +180,7 @@ class FileDecider:
             held, sha = _read_held(handle, head, kind, self.limits)
         except OSError as err:
             return self._error(path, identity, "", read_error_message(err), started, final=False)
-        except DecodeError as err:
-            return self._error(path, identity, "", str(err), started)
-        if self._changed(path, handle, identity):
-            self._again(path)
+        if self._changed(path, handle, identity) and self._again(path):
             return None
         pause_point("folder:hashed")
         if self.state.is_standin(sha):
@@ -166,9 +193,13 @@ class FileDecider:
         if known is None:
             prepared = prepare_held(ScanItem(path, explicit=False), kind, held, self.limits)
             result = classify_prepared(prepared, self.classifier, self.profile())
-            if self._changed(path, handle, identity):  # written or replaced while judged: these scores belong to no file
-                self._again(path)
+            # Written or replaced while judged: these scores belong to no file. (Bytes read twice
+            # through the handle are hashed again: a write through a shared mapping may not move ctime.)
+            changed = self._changed(path, handle, identity) or (not isinstance(held, bytes) and _rehashed(handle) != sha)
+            if changed and self._again(path):
                 return None
+            if changed:
+                result = replace(result, error="; ".join(filter(None, [result.error, KEPT_CHANGING]))) if result else None
             if result is None:
                 self.state.record(path, identity, sha, "ignored", None, "none")
                 return Outcome(display_path(path), "ignored", path=path)
@@ -176,7 +207,9 @@ class FileDecider:
                 return self._error(path, identity, sha, result.error or "unreadable", started)
             assert result.scores is not None  # every result but an error has scores
             known = KnownContent(result.scores, result.frames, result.worst_frame, result.error, prepared.kind == "video")
-            self.state.remember_content(sha, known)
+            if not changed:  # never cached under a hash of other bytes
+                self.state.remember_content(sha, known)
+        self._changes.pop(path, None)
         profile = self.profile()
         decision = decide(known.scores, profile)
         result = ScanResult(path, decision.prediction, (time.perf_counter() - started) * 1000, decision, known.scores,
@@ -190,10 +223,18 @@ class FileDecider:
         """Whether the open file was written, or the name now leads to another file."""
         return Identity.of(os.fstat(handle.fileno())) != identity or _identity_now(path) != identity
 
-    def _again(self, path: Path) -> None:
+    def _again(self, path: Path) -> bool:
         """Changed while judged: judged again from the start (its events would bring it back too,
-        but a lost event must not leave it undecided)."""
+        but a lost event must not leave it undecided) — True. After ``MAX_CHANGES`` tries in a
+        row (someone keeps touching it, or a sync client keeps setting attributes) it is judged
+        as read this time instead, with a note — False: a file kept busy is no hiding place."""
+        tries = self._changes.get(path, 0) + 1
+        if tries >= MAX_CHANGES:
+            self._changes.pop(path, None)
+            return False
+        self._changes[path] = tries
         self.again(path)
+        return True
 
     # -- acting, exactly once -------------------------------------------------------------
 

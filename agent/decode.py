@@ -73,6 +73,7 @@ class DecodedImage:
     frame_indices: tuple[int, ...]  # each classified frame's index in the file
     frame_count: int  # frames in the file
     format: str
+    note: str | None = None  # set when decoding stopped early (the time limit): judged on what came before
 
 
 # Magic numbers of what Veil classifies: enough to pick candidates in a folder without opening
@@ -144,6 +145,8 @@ def spread_evenly(frame_count: int, limit: int) -> list[int]:
     """``limit`` frame indices spread evenly, first and last kept (all of them when there are fewer)."""
     if frame_count <= limit:
         return list(range(frame_count))
+    if limit <= 1:
+        return [0]
     return sorted({round(i * (frame_count - 1) / (limit - 1)) for i in range(limit)})
 
 
@@ -242,14 +245,17 @@ def decode_image(source: Path | IO[bytes], limits: DecodeLimits = DecodeLimits()
                 frame = resize_for_model(to_rgb(ImageOps.exif_transpose(image)))
                 return DecodedImage(frame[None], (0,), 1, fmt)
             sampler = _AnimationSampler(frame_count, limits.max_frames)
+            note = None
             for index in range(frame_count):  # ascending: forward seeks only
                 if time.monotonic() > deadline:
-                    raise DecodeError(f"took longer than {limits.max_seconds:.0f} s to decode "
-                                      f"(frame {index:,} of {frame_count:,})")
+                    note = f"decoding stopped after {limits.max_seconds:.0f} s at frame {index:,} of {frame_count:,}"
+                    if not sampler.kept:
+                        raise DecodeError(f"took longer than {limits.max_seconds:.0f} s to decode (frame {index:,} of {frame_count:,})")
+                    break  # what was decoded is judged, and the note says where it stopped
                 image.seek(index)
                 sampler.offer(index, resize_for_model(to_rgb(image)))
             frames, indices = sampler.frames()
-            return DecodedImage(frames, indices, frame_count, fmt)
+            return DecodedImage(frames, indices, frame_count, fmt, note)
     except DecodeError:
         raise
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError, MemoryError) as err:

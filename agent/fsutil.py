@@ -91,13 +91,13 @@ def make_private(folder: Path, walk: bool = True) -> None:
     if not walk:
         return
     for root, dirs, files in os.walk(folder):
-        for name in dirs:
-            if not os.path.islink(os.path.join(root, name)):
-                os.chmod(os.path.join(root, name), 0o700)
-        for name in files:
+        for name, mode in [(d, 0o700) for d in dirs] + [(f, 0o600) for f in files]:
             path = os.path.join(root, name)
-            if not os.path.islink(path) and stat.S_IMODE(os.lstat(path).st_mode) & 0o077:
-                os.chmod(path, 0o600)
+            try:
+                if not os.path.islink(path) and stat.S_IMODE(os.lstat(path).st_mode) & 0o077:
+                    os.chmod(path, mode)
+            except FileNotFoundError:
+                continue  # gone meanwhile (a temporary of the audit head): nothing to protect
 
 
 def open_regular(path: Path) -> BinaryIO:

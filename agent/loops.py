@@ -69,7 +69,10 @@ class Loop:
             self._woken.clear()
             if self.stopping.is_set():
                 break
-            self.turn(woken)
+            try:
+                self.turn(woken)
+            except Exception:  # a loop that dies stops its duty without a word: log it, go on
+                log.exception("%s: a turn failed; carrying on", self.name)
 
     def first(self) -> None:
         """Once, as the thread starts."""

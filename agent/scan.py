@@ -167,6 +167,7 @@ def classify_prepared(prepared: _Prepared, classifier: FrameClassifier, profile:
         scores=frame_scores[worst],
         frames=len(frame_scores),
         worst_frame=prepared.decoded.frame_indices[worst],
+        error=prepared.decoded.note,
     )
 
 

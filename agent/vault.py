@@ -101,12 +101,26 @@ class Keyring:
     # -- the key file and what is on record ------------------------------------------------
 
     def sealed_entries(self) -> int:
-        return sum(1 for _ in self.folder.glob("*.veil")) if self.folder.is_dir() else 0
+        try:
+            return sum(1 for _ in self.folder.glob("*.veil")) if self.folder.is_dir() else 0
+        except OSError as err:
+            raise KeyTrouble(f"the vault folder {self.folder} cannot be read ({err.strerror or err})") from None
+
+    def _on_record(self) -> str | None:
+        """The fingerprint on record; KeyTrouble when the record cannot be read (an edited or
+        damaged state database must not read as "nothing on record")."""
+        try:
+            return self.trusted()
+        except Exception as err:
+            raise KeyTrouble(f"the vault key on record cannot be read ({type(err).__name__}: {err})") from None
 
     def _load(self) -> dict[str, Any]:
         try:
             document = json.loads(self.path.read_text(encoding="utf-8"))
             unb64(document["public"])
+            wrap = document["wrap"]
+            for field in ("salt", "nonce", "key"):
+                unb64(wrap[field])
             return document
         except FileNotFoundError:
             raise KeyTrouble(self._missing()) from None
@@ -116,7 +130,7 @@ class Keyring:
 
     def _missing(self) -> str:
         entries = self.sealed_entries()
-        if entries or self.trusted():
+        if entries or self._on_record():
             return (f"the vault key file {self.path} is missing; {entries} sealed entr{'y' if entries == 1 else 'ies'} cannot be "
                     "opened and nothing more is quarantined until a parent runs `veil pin reset`")
         return f"{self.path}: no vault keys yet"
@@ -124,17 +138,19 @@ class Keyring:
     def trouble(self) -> str:
         """One line when the key file cannot be trusted (missing while expected, unreadable, or
         another key than the one on record); empty when all is well or no vault exists yet."""
-        if not self.path.exists() and not self.sealed_entries() and not self.trusted():
-            return ""
         try:
+            if not self.path.exists() and not self.sealed_entries() and not self._on_record():
+                return ""
             self._trusted_document()
         except KeyTrouble as err:
             return str(err)
+        except OSError as err:
+            return f"the vault key file {self.path} cannot be read ({err.strerror or err})"
         return ""
 
     def _trusted_document(self) -> dict[str, Any]:
         document = self._load()
-        on_record = self.trusted()
+        on_record = self._on_record()
         found = fingerprint(unb64(document["public"]))
         if on_record and found != on_record:
             raise KeyTrouble(f"the vault key file {self.path} holds key {found}, not the key on record ({on_record}): "
@@ -149,14 +165,18 @@ class Keyring:
         if self.path.exists():
             self._trusted_document()
             return
-        if self.sealed_entries() or self.trusted():
-            raise KeyTrouble(self._missing())
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        private = X25519PrivateKey.generate()
         # Racing first users (the agent's workers, a `veil scan` beside it) must agree on one key
-        # pair: only the first one written is kept, the others are dropped unused.
-        if self._store(private, "", pin_set=False, replace=False):
-            self.on_new_key(self.fingerprint())
+        # pair, and one of them must not take another's first entry for a sign of lost keys: the
+        # look and the making happen under one lock.
+        with exclusive(self.folder / "vault.lock"):  # (the vault takes it shared only after ensure)
+            if self.path.exists():
+                self._trusted_document()
+                return
+            if self.sealed_entries() or self._on_record():
+                raise KeyTrouble(self._missing())
+            if self._store(X25519PrivateKey.generate(), "", pin_set=False, replace=False):
+                self.on_new_key(self.fingerprint())
 
     def reset(self) -> tuple[str, int]:
         """A new key pair with no PIN, for a parent who lost the key file or the PIN: entries
@@ -167,18 +187,21 @@ class Keyring:
             old = fingerprint(unb64(self._load()["public"]))
         except KeyTrouble:
             pass
-        aside = self.folder / "old-keys" / old
-        moved = 0
-        for entry in sorted(self.folder.glob("*.veil")):
-            aside.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.replace(entry, aside / entry.name)
-            moved += 1
-        if self.path.exists():
-            aside.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.replace(self.path, aside / "keys.json")
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._store(X25519PrivateKey.generate(), "", pin_set=False)
-        fsync_dir(self.folder)
+        # Under the vault's lock: no entry is sealed to the old key while the files move.
+        with exclusive(self.folder / "vault.lock"):
+            aside = self.folder / "old-keys" / f"{old}-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
+            moved = 0
+            for entry in sorted(self.folder.glob("*.veil")):
+                aside.mkdir(parents=True, exist_ok=True, mode=0o700)
+                os.replace(entry, aside / entry.name)
+                moved += 1
+            for leftover in (self.path, self.old_attempts_path):
+                if leftover.exists():
+                    aside.mkdir(parents=True, exist_ok=True, mode=0o700)
+                    os.replace(leftover, aside / leftover.name)
+            self._store(X25519PrivateKey.generate(), "", pin_set=False)
+            fsync_dir(self.folder)
         new = fingerprint(unb64(self._load()["public"]))
         self.on_new_key(new)
         return new, moved
@@ -204,6 +227,11 @@ class Keyring:
 
     @staticmethod
     def _derive(pin: str, salt: bytes, params: dict[str, Any]) -> bytes:
+        """The wrapping key. Only Veil's own parameter sets are accepted: a key file edited to ask
+        for terabytes of memory or a million passes must not hang the parent's unlock."""
+        known = [{k: v for k, v in option.items() if k != "kdf"} for option in (_ARGON2, _SCRYPT_V1, _NO_PIN_WRAP)]
+        if {k: v for k, v in params.items() if k not in ("kdf", "salt", "nonce", "key")} not in known:
+            raise KeyTrouble("the vault key file asks for key-wrap parameters Veil does not use (altered)")
         if params.get("kdf") == "argon2id":
             from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
@@ -228,12 +256,18 @@ class Keyring:
         return X25519PublicKey.from_public_bytes(unb64(self._trusted_document()["public"]))
 
     def _attempts(self, document: dict[str, Any]) -> dict[str, float]:
-        attempts = dict(document.get("attempts") or {"failures": 0, "locked_until": 0.0})
+        recorded = document.get("attempts")
+        attempts = {"failures": 0, "locked_until": 0.0}
+        if isinstance(recorded, dict):
+            failures, until = recorded.get("failures"), recorded.get("locked_until")
+            attempts = {"failures": failures if isinstance(failures, int) and failures >= 0 else 0,
+                        # never past the longest lock-out: an edited file must not lock the parent out for good
+                        "locked_until": min(float(until), self.clock() + LOCKOUT_MAX_S) if isinstance(until, (int, float)) else 0.0}
         try:  # a version 1 count beside the keys still counts
             old = json.loads(self.old_attempts_path.read_text(encoding="utf-8"))
-            attempts = {"failures": max(attempts.get("failures", 0), old.get("failures", 0)),
-                        "locked_until": max(attempts.get("locked_until", 0.0), old.get("locked_until", 0.0))}
-        except (OSError, ValueError, AttributeError):
+            attempts = {"failures": max(attempts["failures"], int(old.get("failures", 0))),
+                        "locked_until": min(max(attempts["locked_until"], float(old.get("locked_until", 0.0))), self.clock() + LOCKOUT_MAX_S)}
+        except (OSError, ValueError, AttributeError, TypeError):
             pass
         return attempts
 

@@ -51,7 +51,17 @@ def _output_size(width: int, height: int, budget: int) -> tuple[int, int]:
 
 
 def blurred(content: bytes, pixel_budget: int = PIXEL_BUDGET, max_seconds: float = MAX_SECONDS) -> bytes:
-    """The stand-in's bytes, in the original's format (animations keep their timing)."""
+    """The stand-in's bytes, in the original's format (animations keep their timing). Whatever
+    goes wrong is a BlurError: the move is then refused and the original stays where it is."""
+    try:
+        return _blurred(content, pixel_budget, max_seconds)
+    except BlurError:
+        raise
+    except Exception as err:  # a codec's own failure mode, whatever its type: one line, never a crashed worker
+        raise BlurError(f"cannot blur: {type(err).__name__}: {err}") from None
+
+
+def _blurred(content: bytes, pixel_budget: int, max_seconds: float) -> bytes:
     deadline = time.monotonic() + max_seconds
     try:
         with Image.open(io.BytesIO(content)) as image:

@@ -76,8 +76,8 @@ def cmd_pin(args: argparse.Namespace) -> int:
             raise FatalError("not reset (confirm with --yes, or type RESET at a terminal)")
         print(controls.reset_keys())
         return EXIT_OK
-    if not controls.vault.keyring.trouble():
-        controls.vault.keyring.ensure()
+    controls.refuse_if_locked(f"pin {args.pin_command}")  # said before any PIN is asked for
+    controls.vault.keyring.ensure()
     current = read_pin("current PIN: ") if controls.pin_set else None
     if args.pin_command == "set":
         new_env = "VEIL_NEW_PIN" if controls.pin_set else "VEIL_PIN"

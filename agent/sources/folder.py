@@ -227,11 +227,22 @@ class FolderWatcher:
         self._observer: BaseObserver | None = None
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        self._all_polling = False
 
     # -- life cycle -----------------------------------------------------------------------
 
     def start(self) -> None:
-        self._observer = observer = _observer(self._overflowed)
+        try:
+            self._observer = observer = _observer(self._overflowed)
+        except OSError as err:
+            # No inotify instance to be had (the per-user limit used up, a sandbox): poll every
+            # folder instead, slower to notice, the same result, and say so.
+            from watchdog.observers.polling import PollingObserver
+
+            self.notices.warn(f"cannot use inotify ({err.strerror or err}; raise fs.inotify.max_user_instances); "
+                              f"polling every watched folder every {self.poll_s:g} s instead")
+            self._observer = observer = PollingObserver(timeout=self.poll_s)
+            self._all_polling = True
         observer.start()
         for watch in self._watches:
             self._schedule(watch)
@@ -275,7 +286,7 @@ class FolderWatcher:
         assert self._observer is not None, "start() first"
         try:
             watch.handle = self._observer.schedule(handler, str(root), recursive=watch.folder.recursive)
-            watch.observer, watch.polling = self._observer, False
+            watch.observer, watch.polling = self._observer, self._all_polling
         except OSError as err:
             if err.errno not in (errno.ENOSPC, errno.EMFILE, errno.ENOMEM):
                 self.notices.warn(f"cannot watch {root}: {err.strerror or err}; it is covered by the periodic reconcile only")

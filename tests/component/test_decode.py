@@ -150,10 +150,18 @@ def test_past_the_limit_new_pictures_are_sampled_where_a_file_cannot_predict(tmp
     assert len({run for run in runs}) > 1  # the rest is drawn afresh each time
 
 
-def test_an_animation_that_takes_too_long_is_refused(tmp_path):
+def test_an_animation_that_takes_too_long_is_judged_on_what_was_decoded(tmp_path, monkeypatch):
+    """A clock that moves a second per look stands in for a slow decode (no timing in tests)."""
+    import agent.decode as decode_module
+
     path = media.save_animation(tmp_path / "slow.gif", media.animation_frames(None, count=20, size=(64, 64)), "GIF")
     with pytest.raises(DecodeError, match="took longer than 0 s to decode"):
-        decode_image(path, DecodeLimits(max_seconds=0))
+        decode_image(path, DecodeLimits(max_seconds=0))  # not even the first frame: refused
+    ticks = iter(range(10_000))
+    monkeypatch.setattr(decode_module.time, "monotonic", lambda: float(next(ticks)))
+    decoded = decode_image(path, DecodeLimits(max_seconds=5.5))
+    assert decoded.note == "decoding stopped after 6 s at frame 5 of 20"
+    assert max(decoded.frame_indices) < 5 and 0 in decoded.frame_indices
 
 
 def _png_claiming(width: int, height: int) -> bytes:
