@@ -117,13 +117,14 @@ def _to_pixels(frame) -> np.ndarray:
 
 # Unpredictable sampling (the folder agent's): what a crafted file cannot plan around.
 FULL_DECODE_SHARE = 0.25  # of the GOPs, this share (drawn at random) is decoded frame by frame, B-frames too
+FULL_DECODE_ALL_UP_TO = 8  # a clip with this few GOPs is decoded in full: a quarter of a few would be a coin toss
 SCENE_CHANGE_LEVELS = 24.0  # a decoded frame is a new scene when a 16×16 luma cell moved more (0–255)
 EXTRA_PER_INTERVAL = 2  # scene-change samples per interval, on top of the interval's own
 
 
-def _decoded(container, stream, keyframes_only: bool, chance: random.Random | None):
+def _decoded(container, stream, keyframes_only: bool, chance: random.Random | None, full_share: float = FULL_DECODE_SHARE):
     """Decoded frames: every reference frame (sequential mode) or the keyframes; with ``chance``,
-    a random quarter of the GOPs is decoded in full as well, so no frame is safe from sampling."""
+    a random ``full_share`` of the GOPs is decoded in full as well, so no frame is safe from sampling."""
     decoder = stream.codec_context
     if chance is None and not keyframes_only:
         yield from container.decode(stream)
@@ -131,7 +132,7 @@ def _decoded(container, stream, keyframes_only: bool, chance: random.Random | No
     full = False
     for packet in container.demux(stream):
         if packet.is_keyframe and chance is not None:
-            full = chance.random() < FULL_DECODE_SHARE
+            full = chance.random() < full_share
             if not keyframes_only:
                 decoder.skip_frame = "DEFAULT" if full else "NONREF"
         if not keyframes_only or full or packet.is_keyframe or packet.size == 0:  # the empty packet at the end flushes
@@ -162,7 +163,8 @@ def sample_frames(source: Path | IO[bytes], every: float, run: SampleRun | None 
 
     By default the first decodable frame of each interval: the same samples every run, as
     ``veil video``'s reports should be. ``unpredictable`` (the folder agent): each interval's
-    sample is taken at a random offset inside it, a random quarter of the GOPs is decoded in full,
+    sample is taken at a random offset inside it, a random quarter of the GOPs (every GOP of a
+    clip with at most ``FULL_DECODE_ALL_UP_TO``) is decoded in full,
     and up to ``EXTRA_PER_INTERVAL`` more samples are taken where the scene changes, so a file
     cannot place flagged frames where it knows no sample falls."""
     import av
@@ -195,7 +197,8 @@ def sample_frames(source: Path | IO[bytes], every: float, run: SampleRun | None 
         offset = 0.0
         last_sketch: np.ndarray | None = None
         try:
-            for frame in _decoded(container, stream, keyframes_only=dense, chance=chance):
+            share = 1.0 if len(keys) <= FULL_DECODE_ALL_UP_TO else FULL_DECODE_SHARE
+            for frame in _decoded(container, stream, keyframes_only=dense, chance=chance, full_share=share):
                 if frame.pts is None:
                     continue
                 t = float(frame.pts * stream.time_base)

@@ -20,8 +20,9 @@ from tests.conftest import CANARIES, PHOTOS
 CHILD = BUILTIN_PROFILES["child"]
 
 
-class Cut(Exception):
-    """Where the subprocess tests SIGKILL the agent, this stops the sequence in-process."""
+class Cut(BaseException):
+    """Where the subprocess tests SIGKILL the agent, this stops the sequence in-process. A
+    BaseException, as a kill is: nothing in the agent may catch and carry on after it."""
 
 
 def _decider(data: Path, classifier, outcomes: list[Outcome]) -> FileDecider:
