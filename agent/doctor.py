@@ -63,7 +63,7 @@ def run_doctor(config: Config) -> dict[str, Any]:
     # tflite-runtime's XNNPACK takes no int8 op, so an int8 model runs there on slow builtin
     # kernels (benchmarks/RESULTS.md: 21-56 ms against 2 ms on LiteRT). Veil's own choice avoids
     # it; a configured model may not.
-    if backend.name == "tflite_runtime" and classifier.model.input_dtype == "uint8":
+    if backend.name == "tflite_runtime" and classifier.model.int8:
         warnings.append(
             f"tflite-runtime {backend.version} runs int8 models off XNNPACK ({latency['median']} ms per image "
             "here); use backend = \"litert\" or the f16 model for full speed"

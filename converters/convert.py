@@ -295,9 +295,18 @@ def _versions() -> dict:
     }
 
 
+def _tensor_dtypes(data: bytes) -> tuple[str, str]:
+    """The model's input and output tensor types, as a runtime sees them: what the sidecar states."""
+    import tensorflow as tf
+
+    interpreter = tf.lite.Interpreter(model_content=data)
+    return (np.dtype(interpreter.get_input_details()[0]["dtype"]).name, np.dtype(interpreter.get_output_details()[0]["dtype"]).name)
+
+
 def _sidecar(name: str, data: bytes, kind: str, source: SourceModel, fidelity: dict, verification: dict, quant: dict) -> dict:
     from agent.classifier.preprocess import RESIZE_METHOD
 
+    input_dtype, output_dtype = _tensor_dtypes(data)
     return {
         "name": name,
         "file": f"{name}.tflite",
@@ -308,12 +317,12 @@ def _sidecar(name: str, data: bytes, kind: str, source: SourceModel, fidelity: d
             "shape": [1, MODEL_SIZE, MODEL_SIZE, 3],
             "layout": "NHWC",
             "colour_order": "RGB",
-            "dtype": "uint8" if kind == "int8" else "float32",
+            "dtype": input_dtype,
             "range": [0, 255],
             "scaling": "raw pixel values; the model divides by 255 itself (source: pixel / 255)",
             "resize": RESIZE_METHOD,
         },
-        "output": {"kind": "softmax", "dtype": "uint8" if kind == "int8" else "float32"},
+        "output": {"kind": "softmax", "dtype": output_dtype},
         "quantization": quant,
         "source": {
             "package": f"npm:{nsfwjs_source.PACKAGE}",
@@ -357,7 +366,7 @@ def convert(source: SourceModel, cache: Path, out: Path, canary_dir: Path) -> in
 
     out.mkdir(parents=True, exist_ok=True)
     quant_int8 = {
-        "scheme": "int8 weights per-channel, int8 activations, uint8 input and output; float_stages run in float",
+        "scheme": "int8 weights per-channel, int8 activations; float32 input (raw 0-255: float_stages run in float), uint8 output",
         "calibration": {
             "photos": len(cal_photos),
             "canaries": [p.stem for p in cal_canaries],

@@ -33,6 +33,12 @@ class ModelFile:
     def input_dtype(self) -> str:
         return str(self.sidecar.get("input", {}).get("dtype", "unknown"))
 
+    @property
+    def int8(self) -> bool:
+        """Integer-quantised weights and activations (its input tensor may still be float32:
+        Veil's int8 model runs its first stages in float)."""
+        return str(self.sidecar.get("quantization", {}).get("scheme", "")).startswith("int8")
+
 
 def bundled_dir() -> Path:
     return Path(str(resources.files("agent.models")))

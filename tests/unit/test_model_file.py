@@ -29,6 +29,19 @@ def test_bundled_models_pass_their_own_check(name: str):
     assert model.sidecar["labels"] == ["drawing", "hentai", "neutral", "porn", "sexy"]
 
 
+@pytest.mark.parametrize("name", [BUNDLED_INT8, BUNDLED_F16])
+def test_the_sidecar_states_the_tensors_a_runtime_sees(name: str):
+    from ai_edge_litert.interpreter import Interpreter
+
+    model = load_model_file(bundled_model_path(name))
+    interpreter = Interpreter(model_path=str(model.path))
+    [tensor_in], [tensor_out] = interpreter.get_input_details(), interpreter.get_output_details()
+    assert model.sidecar["input"]["dtype"] == tensor_in["dtype"].__name__
+    assert model.sidecar["output"]["dtype"] == tensor_out["dtype"].__name__
+    assert list(tensor_in["shape"]) == model.sidecar["input"]["shape"]
+    assert model.int8 == (name == BUNDLED_INT8)
+
+
 def test_missing_model(tmp_path: Path):
     with pytest.raises(ModelError, match="model file not found: .*nope.tflite"):
         load_model_file(tmp_path / "nope.tflite")
