@@ -167,7 +167,9 @@ class TkPrompts:
             for _entry_id, line in rows:
                 listing.insert("end", line)
             listing.pack(fill="both", expand=True, padx=8, pady=8)
-            note = tk.Label(window, text=f"{len(rows)} files in the quarantine" if rows else "The quarantine is empty.", anchor="w")
+            closes = f"this window closes after {idle_s / 60:g} minutes unused"
+            said = f"{len(rows)} file{'' if len(rows) == 1 else 's'} in the quarantine" if rows else "The quarantine is empty"
+            note = tk.Label(window, text=f"{said}; {closes}.", anchor="w")
             note.pack(fill="x", padx=8)
             buttons = tk.Frame(window)
             buttons.pack(pady=8)
