@@ -107,7 +107,8 @@ class App:
                 os.chmod(data / name, 0o600)
         self.classifier = open_classifier(self.config.model)
         self.audit = AuditLog(self.config.audit_file, int(self.config.audit.rotate_mb * 1024 * 1024))
-        self._last_alive = _last_agent_row_time(self.audit.path)  # before this run writes anything
+        recent = tail(self.audit.path, 2000) if self.audit.path.exists() else []  # before this run writes anything
+        self._last_alive, self._last_start_key = _last_agent_row_time(recent), _last_start_key(recent)
         self.state = StateDB(data / "state.sqlite3")
         if self.audit.discrepancy:
             self._agent_row("error", f"audit log damaged while no agent ran: {self.audit.discrepancy}")
@@ -119,7 +120,7 @@ class App:
         # runs does not move it (``_check_keys``), only ``veil pin reset`` does.
         self._key_on_record = self.state.get("key_fingerprint")
         self.vault = Vault(self.config.quarantine_dir, trusted=lambda: self._key_on_record, on_new_key=self._new_key)
-        self._key_trouble = ""
+        self._key_trouble = self._pin_advice = ""
         self._record_trouble = ""
         for note in self.vault.recover():
             self._agent_row("error", f"quarantine recovery: {note}")
@@ -268,15 +269,8 @@ class App:
             last_event=tally.last_event,
             last_flag_at=tally.last_flag_at,
             failure=self.pipeline.failed or "",
-            trouble="; ".join(filter(None, (self._key_trouble, self._pin_advice(), self.retries.trouble()))),
+            trouble="; ".join(filter(None, (self._key_trouble, self._pin_advice, self.retries.trouble()))),
         )
-
-    def _pin_advice(self) -> str:
-        try:
-            too_short = self.vault.keyring.path.exists() and self.vault.keyring.pin_too_short
-        except VaultError:
-            return ""  # the key file's own trouble says it
-        return "the PIN is shorter than 6 characters: set a longer one (veil pin set)" if too_short else ""
 
     @property
     def pin_set(self) -> bool:
@@ -480,7 +474,7 @@ class App:
         the key of the last start, is audited and shown as trouble."""
         keyring = self.vault.keyring
         self._check_keys()
-        last = _last_start_key(self.audit.path)
+        last = self._last_start_key
         if self._key_trouble:
             return "vault key: trouble"
         if not keyring.path.exists():
@@ -502,6 +496,11 @@ class App:
         if trouble != self._key_trouble:
             self._agent_row("error", f"vault keys: {trouble}" if trouble else "vault keys: trusted again")
             self._key_trouble = trouble
+        try:
+            too_short = not trouble and self.vault.keyring.path.exists() and self.vault.keyring.pin_too_short
+        except VaultError:
+            too_short = False  # the key file's own trouble says it
+        self._pin_advice = "the PIN is shorter than 6 characters: set a longer one (veil pin set)" if too_short else ""
 
     def _check_record(self) -> None:
         """The fingerprint in the state database against the one this run trusts: taken up when
@@ -544,11 +543,9 @@ class App:
                          for f in self.folders)
 
 
-def _last_start_key(audit_path: Path) -> str | None:
-    """The vault key named by the newest ``start`` row, if any."""
-    if not audit_path.exists():
-        return None
-    for row in reversed(tail(audit_path, 2000)):
+def _last_start_key(recent: list[dict[str, str]]) -> str | None:
+    """The vault key named by the newest ``start`` row among ``recent`` ones, if any."""
+    for row in reversed(recent):
         if row["source"] == "agent" and row["subject"] == "start":
             found = re.findall(r"vault key ([0-9a-f]{16})$", row["detail"])  # the row's last part: a folder name cannot fake it
             return found[-1] if found else None
@@ -559,8 +556,8 @@ def _last_start_key(audit_path: Path) -> str | None:
 _ALIVE_ROWS = ("start", "stop", "heartbeat", "frozen", "pause", "resume", "gap", "profile")
 
 
-def _last_agent_row_time(audit_path: Path) -> float | None:
-    for row in reversed(tail(audit_path, 200) if audit_path.exists() else []):
+def _last_agent_row_time(recent: list[dict[str, str]]) -> float | None:
+    for row in reversed(recent):
         if row["source"] == "agent" and row["subject"] in _ALIVE_ROWS:
             try:
                 return datetime.fromisoformat(row["time"].replace("Z", "+00:00")).timestamp()

@@ -107,8 +107,7 @@ class _Prepared:
     kind: str | None  # "image" | "video" | None (not media)
     error: str | None
     seconds: float
-    source: IO[bytes] | None = None  # a video its caller holds open: read from it, not from the path
-    unpredictable: bool = False  # the folder agent's sampling (sources/video.py)
+    source: IO[bytes] | None = None  # a video the folder agent holds open: read from it, sampled unpredictably
 
 
 def prepare_held(item: ScanItem, kind: str, held: bytes | IO[bytes], limits: DecodeLimits) -> _Prepared:
@@ -116,7 +115,7 @@ def prepare_held(item: ScanItem, kind: str, held: bytes | IO[bytes], limits: Dec
     file. What is judged is then exactly what the caller hashed, whatever happens to the path."""
     if kind == "video":
         assert not isinstance(held, bytes)
-        return _Prepared(item, None, "video", None, 0.0, source=held, unpredictable=True)
+        return _Prepared(item, None, "video", None, 0.0, source=held)
     started = time.perf_counter()
     try:
         decoded = decode_image(io.BytesIO(held) if isinstance(held, bytes) else held, limits)
@@ -151,7 +150,7 @@ def classify_prepared(prepared: _Prepared, classifier: FrameClassifier, profile:
     if prepared.error is not None:
         return ScanResult(item.path, "error", prepared.seconds * 1000, error=prepared.error)
     if prepared.kind == "video":
-        return _finish_video(item, classifier, profile, prepared.source, prepared.unpredictable)
+        return _finish_video(item, classifier, profile, prepared.source, unpredictable=prepared.source is not None)
     if prepared.decoded is None:
         return None  # a folder's non-media file
     started = time.perf_counter()
