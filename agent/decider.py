@@ -206,14 +206,14 @@ class FileDecider:
             if result.prediction == "error":
                 return self._error(path, identity, sha, result.error or "unreadable", started)
             assert result.scores is not None  # every result but an error has scores
-            known = KnownContent(result.scores, result.frames, result.worst_frame, result.error, prepared.kind == "video")
+            known = KnownContent(result.scores, result.frames, result.worst_frame, result.error, prepared.kind == "video", result.region)
             if not changed:  # never cached under a hash of other bytes
                 self.state.remember_content(sha, known)
         self._changes.pop(path, None)
         profile = self.profile()
         decision = decide(known.scores, profile)
         result = ScanResult(path, decision.prediction, (time.perf_counter() - started) * 1000, decision, known.scores,
-                            known.frames, known.worst_frame, known.note)
+                            known.frames, known.worst_frame, known.note, known.region)
         kind = "video" if known.video else "folder"
         action = action_name(profile.actions.get(kind, "log"), f"profiles.{profile.name}.actions.{kind}") if decision.flagged else "none"
         return self._act(path, identity, sha, result, profile, action, links=links)

@@ -30,7 +30,8 @@ from typing import IO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from agent.classifier.preprocess import MODEL_SIZE, draft_for_model, resize_for_model
+from agent.classifier.preprocess import MODEL_SIZE, draft_for_model, resize_for_model, resize_method_for
+from agent.regions import MIN_PICTURE_SIDE, MIN_REGION_SIDE, Region, plan_regions
 
 try:  # HEIC/HEIF; an optional codec that fails to load costs only that format
     from pillow_heif import register_heif_opener
@@ -65,6 +66,7 @@ class DecodeLimits:
     max_frames_in_file: int = 20_000  # a longer animation is refused rather than walked
     max_seconds: float = 120.0  # decoding one file longer than this is refused: nothing stalls the agent
     max_image_bytes: int = 512 << 20  # an image file is read into memory once (hashed and decoded from the same bytes)
+    regions: bool = True  # also cut a still into regions that can hold an embedded picture (agent/regions.py)
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,8 @@ class DecodedImage:
     frame_count: int  # frames in the file
     format: str
     note: str | None = None  # set when decoding stopped early (the time limit): judged on what came before
+    regions: tuple[Region, ...] = ()  # a still's regions, in the original (upright) image's pixels
+    region_frames: np.ndarray | None = None  # K×224×224×3, one per region
 
 
 # Magic numbers of what Veil classifies: enough to pick candidates in a folder without opening
@@ -225,6 +229,36 @@ def _size_of(source: Path | IO[bytes]) -> int:
     return position
 
 
+_ORIENTATION = 0x0112  # the EXIF tag
+
+
+def _for_regions(source: Path | IO[bytes], upright: Image.Image) -> Image.Image:
+    """The picture with enough detail to cut regions from: a JPEG drafted for the whole frame is
+    decoded again at twice that size (the whole frame keeps exactly the measured preprocessing)."""
+    if min(upright.size) >= 4 * MIN_REGION_SIDE or not isinstance(source, (Path, io.BytesIO)):
+        return upright
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    with Image.open(source) as image:
+        if image.format != "JPEG" or min(image.size) <= min(upright.size):
+            return upright  # not drafted: the decoded picture is all the detail there is
+        draft_for_model(image, 2 * MODEL_SIZE)
+        return to_rgb(ImageOps.exif_transpose(image))
+
+
+def _region_views(upright: Image.Image, original: tuple[int, int]) -> tuple[tuple[Region, ...], np.ndarray | None]:
+    """The regions of a decoded still (cut from the pixels the whole frame came from: no second
+    decode) at model size, and where each lies in the original image."""
+    boxes = plan_regions(*upright.size).boxes if min(original) >= MIN_PICTURE_SIDE else ()
+    if not boxes:
+        return (), None
+    # reduce+nearest: an integer box reduction, then nearest neighbour — antialiased to within 2×,
+    # like the DCT draft, at a tenth of the cost of a bilinear resize (nine crops per picture)
+    frames = np.stack([resize_for_model(upright.crop((b.left, b.top, b.left + b.width, b.top + b.height)), "reduce+nearest") for b in boxes])
+    scale_x, scale_y = original[0] / upright.size[0], original[1] / upright.size[1]
+    return tuple(b.scaled(scale_x, scale_y) for b in boxes), frames
+
+
 def decode_image(source: Path | IO[bytes], limits: DecodeLimits = DecodeLimits()) -> DecodedImage:
     """Decode a still or animated image (a path, or the bytes already read) to model-size frames,
     or raise ``DecodeError``."""
@@ -241,10 +275,18 @@ def decode_image(source: Path | IO[bytes], limits: DecodeLimits = DecodeLimits()
                 raise DecodeError(f"too many frames ({frame_count:,}; limit {limits.max_frames_in_file:,})")
             fmt = image.format or "unknown"
             if frame_count == 1:
+                method = resize_method_for(image)
+                upright_size = (height, width) if image.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8) else (width, height)
                 draft_for_model(image)
-                frame = resize_for_model(to_rgb(ImageOps.exif_transpose(image)))
-                return DecodedImage(frame[None], (0,), 1, fmt)
+                upright = to_rgb(ImageOps.exif_transpose(image))
+                frame = resize_for_model(upright, method)
+                regions: tuple[Region, ...] = ()
+                region_frames = None
+                if limits.regions:
+                    regions, region_frames = _region_views(_for_regions(source, upright), upright_size)
+                return DecodedImage(frame[None], (0,), 1, fmt, regions=regions, region_frames=region_frames)
             sampler = _AnimationSampler(frame_count, limits.max_frames)
+            method = resize_method_for(image)
             note = None
             for index in range(frame_count):  # ascending: forward seeks only
                 if time.monotonic() > deadline:
@@ -253,7 +295,7 @@ def decode_image(source: Path | IO[bytes], limits: DecodeLimits = DecodeLimits()
                         raise DecodeError(f"took longer than {limits.max_seconds:.0f} s to decode (frame {index:,} of {frame_count:,})")
                     break  # what was decoded is judged, and the note says where it stopped
                 image.seek(index)
-                sampler.offer(index, resize_for_model(to_rgb(image)))
+                sampler.offer(index, resize_for_model(to_rgb(image), method))
             frames, indices = sampler.frames()
             return DecodedImage(frames, indices, frame_count, fmt, note)
     except DecodeError:

@@ -21,11 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+import numpy as np
+
 from agent.classifier import FrameClassifier
 from agent.classifier.scores import Scores
 from agent.decode import DecodedImage, DecodeError, DecodeLimits, decode_image, read_error_message, sniff_file
 from agent.outcome import Prediction
 from agent.policy import Decision, Profile, decide, worst_frame
+from agent.regions import Region, judge_regions
 
 # In a folder, a file is scanned if its content says it is an image or video (see decode.sniff)
 # or its name does: a broken "photo.jpg" is reported as unreadable, a "notes.txt" passed over.
@@ -52,6 +55,7 @@ class ScanResult:
     frames: int = 0
     worst_frame: int = 0
     error: str | None = None  # one line; for a video cut short, where decoding stopped
+    region: Region | None = None  # the region of a still that decided (None: the whole image did)
 
     @property
     def flagged(self) -> bool:
@@ -154,19 +158,30 @@ def classify_prepared(prepared: _Prepared, classifier: FrameClassifier, profile:
     if prepared.decoded is None:
         return None  # a folder's non-media file
     started = time.perf_counter()
-    frame_scores = classifier.classify(prepared.decoded.frames)
-    worst = worst_frame(frame_scores, profile)
-    decision = decide(frame_scores[worst], profile)
+    decoded = prepared.decoded
+    whole = len(decoded.frames)
+    batch = decoded.frames if decoded.region_frames is None else np.concatenate([decoded.frames, decoded.region_frames])
+    frame_scores = classifier.classify(batch)  # the whole image and its regions in one call
+    worst = worst_frame(frame_scores[:whole], profile)
+    scores = frame_scores[worst]
+    decision = decide(scores, profile)
+    region = None
+    if not decision.flagged and decoded.region_frames is not None:
+        found = judge_regions(decoded.region_frames, frame_scores[whole:], classifier, profile)
+        if found is not None:
+            region, scores = decoded.regions[found], frame_scores[whole + found]
+            decision = decide(scores, profile)
     seconds = prepared.seconds + time.perf_counter() - started
     return ScanResult(
         item.path,
         decision.prediction,
         seconds * 1000,
         decision=decision,
-        scores=frame_scores[worst],
-        frames=len(frame_scores),
-        worst_frame=prepared.decoded.frame_indices[worst],
-        error=prepared.decoded.note,
+        scores=scores,
+        frames=whole,
+        worst_frame=decoded.frame_indices[worst],
+        error=decoded.note,
+        region=region,
     )
 
 

@@ -12,7 +12,7 @@ from agent.fsutil import display_path
 from agent.scan import ScanResult
 
 _FILE_WIDTH = 48  # rows stream out, so the column cannot be sized to the longest path
-CSV_COLUMNS = ("file", "prediction", "latency_ms", "benign", "malign", *LABELS, "frames", "worst_frame", "error")
+CSV_COLUMNS = ("file", "prediction", "latency_ms", "benign", "malign", *LABELS, "frames", "worst_frame", "error", "region")
 
 
 def _row(result: ScanResult) -> dict[str, Any]:
@@ -28,6 +28,8 @@ def _row(result: ScanResult) -> dict[str, Any]:
         "frames": result.frames,
         "worst_frame": result.worst_frame,
         "error": result.error,
+        # x,y,w,h in the original image's pixels of the region that decided; empty: the whole image
+        "region": (f"{r.left},{r.top},{r.width},{r.height}" if (r := result.region) else None),
     }
 
 
@@ -57,6 +59,8 @@ class ResultWriter:
         if result.scores is None:
             return f"{head} {'':>7} {'':>7}  {row['error']}\n"
         extra = f" (worst of {row['frames']} frames: #{row['worst_frame']})" if row["frames"] > 1 else ""
+        if row["region"]:
+            extra += f" (region {row['region']})"
         return f"{head} {row['benign']:>7.3f} {row['malign']:>7.3f}  {result.scores.top}{extra}\n"
 
 

@@ -24,13 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.classifier.scores import Scores
+from agent.regions import Region
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     path BLOB PRIMARY KEY, size INTEGER, mtime_ns INTEGER, inode INTEGER, sha256 TEXT,
     decision TEXT, malign REAL, action TEXT, detail TEXT, status TEXT, decided_at REAL, ctime_ns INTEGER, dev INTEGER);
 CREATE TABLE IF NOT EXISTS contents (
-    sha256 TEXT PRIMARY KEY, scores TEXT, frames INTEGER, worst_frame INTEGER, note TEXT, video INTEGER, decided_at REAL);
+    sha256 TEXT PRIMARY KEY, scores TEXT, frames INTEGER, worst_frame INTEGER, note TEXT, video INTEGER, decided_at REAL,
+    region TEXT);
 CREATE TABLE IF NOT EXISTS standins (sha256 TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS allowed (sha256 TEXT PRIMARY KEY, allowed_at REAL, why TEXT);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -74,6 +76,7 @@ class KnownContent:
     worst_frame: int
     note: str | None  # e.g. where a partial video stopped decoding
     video: bool  # decides which action applies (actions.video or actions.folder)
+    region: Region | None = None  # the region of a still whose scores these are (None: the whole picture)
 
 
 class StateDB:
@@ -85,11 +88,12 @@ class StateDB:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a decision on record survives a power cut
         self._db.executescript(_SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(files)")}
-        for column in ("ctime_ns", "dev"):  # a database from before they were part of the identity
-            if column not in columns:
+        # Columns a database from an earlier version lacks: the identity's ctime and device, and the
+        # region of a picture that decided.
+        for table, column, kind in (("files", "ctime_ns", "INTEGER"), ("files", "dev", "INTEGER"), ("contents", "region", "TEXT")):
+            if column not in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}:
                 try:
-                    self._db.execute(f"ALTER TABLE files ADD COLUMN {column} INTEGER")
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
                 except sqlite3.OperationalError as err:  # another process (a CLI beside the agent) added it first
                     if "duplicate column" not in str(err):
                         raise
@@ -157,17 +161,23 @@ class StateDB:
 
     def known_content(self, sha256: str) -> KnownContent | None:
         with self._lock:
-            row = self._db.execute("SELECT scores, frames, worst_frame, note, video FROM contents WHERE sha256 = ?",
+            row = self._db.execute("SELECT scores, frames, worst_frame, note, video, region FROM contents WHERE sha256 = ?",
                                    (sha256,)).fetchone()
         if row is None:
             return None
-        return KnownContent(Scores(tuple(json.loads(row[0]))), row[1], row[2], row[3], bool(row[4]))
+        region = None
+        if row[5]:
+            left, top, width, height = json.loads(row[5])
+            region = Region(left, top, width, height)
+        return KnownContent(Scores(tuple(json.loads(row[0]))), row[1], row[2], row[3], bool(row[4]), region)
 
     def remember_content(self, sha256: str, known: KnownContent) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO contents VALUES (?, ?, ?, ?, ?, ?, ?)",
+            region = json.dumps([known.region.left, known.region.top, known.region.width, known.region.height]) if known.region else None
+            self._db.execute("INSERT OR REPLACE INTO contents (sha256, scores, frames, worst_frame, note, video, decided_at, region) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                              (sha256, json.dumps(list(known.scores.probs)), known.frames, known.worst_frame, known.note,
-                              int(known.video), time.time()))
+                              int(known.video), time.time(), region))
 
     # -- meta -----------------------------------------------------------------------------
 

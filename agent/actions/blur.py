@@ -23,6 +23,7 @@ from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
 from agent.decode import spread_evenly, to_rgb
 from agent.errors import VeilError
+from agent.regions import Region
 
 _CELLS = 3  # pixels along the shorter side after shrinking
 _SATURATION = 0.5
@@ -50,18 +51,36 @@ def _output_size(width: int, height: int, budget: int) -> tuple[int, int]:
     return max(1, int(width * scale)), max(1, int(height * scale))
 
 
-def blurred(content: bytes, pixel_budget: int = PIXEL_BUDGET, max_seconds: float = MAX_SECONDS) -> bytes:
-    """The stand-in's bytes, in the original's format (animations keep their timing). Whatever
-    goes wrong is a BlurError: the move is then refused and the original stays where it is."""
+REGION_MARGIN = 0.05  # of the picture's size, added around a flagged region before it is blurred
+
+
+def blurred(content: bytes, pixel_budget: int = PIXEL_BUDGET, max_seconds: float = MAX_SECONDS,
+            region: Region | None = None) -> bytes:
+    """The stand-in's bytes, in the original's format (animations keep their timing). With a
+    ``region`` (of a still, in its upright pixels) only that part, plus a margin, is blurred and
+    the rest of the picture stays as it was. Whatever goes wrong is a BlurError: the move is then
+    refused and the original stays where it is."""
     try:
-        return _blurred(content, pixel_budget, max_seconds)
+        return _blurred(content, pixel_budget, max_seconds, region)
     except BlurError:
         raise
     except Exception as err:  # a codec's own failure mode, whatever its type: one line, never a crashed worker
         raise BlurError(f"cannot blur: {type(err).__name__}: {err}") from None
 
 
-def _blurred(content: bytes, pixel_budget: int, max_seconds: float) -> bytes:
+def _blur_region(frame: Image.Image, region: Region) -> Image.Image:
+    rgb = to_rgb(frame).copy()
+    w, h = rgb.size
+    mx, my = round(REGION_MARGIN * w), round(REGION_MARGIN * h)
+    box = (max(0, region.left - mx), max(0, region.top - my), min(w, region.left + region.width + mx),
+           min(h, region.top + region.height + my))
+    if box[2] <= box[0] or box[3] <= box[1]:
+        raise BlurError(f"region {region.left},{region.top},{region.width},{region.height} lies outside the picture")
+    rgb.paste(_blur_frame(rgb.crop(box), (box[2] - box[0], box[3] - box[1])), box[:2])
+    return rgb
+
+
+def _blurred(content: bytes, pixel_budget: int, max_seconds: float, region: Region | None = None) -> bytes:
     deadline = time.monotonic() + max_seconds
     try:
         with Image.open(io.BytesIO(content)) as image:
@@ -82,7 +101,10 @@ def _blurred(content: bytes, pixel_budget: int, max_seconds: float) -> bytes:
                     # The orientation is applied, not copied: the stand-in carries no EXIF at all,
                     # so no embedded thumbnail of the original survives in it (nor XMP or ICC data).
                     upright = ImageOps.exif_transpose(image) if frame_count == 1 else image
-                    frames.append(_blur_frame(upright, size if upright.size == image.size else size[::-1]))
+                    if region is not None and frame_count == 1 and size == image.size:
+                        frames.append(_blur_region(upright, region))
+                    else:  # the whole picture: an animation, no region, or a picture over the budget
+                        frames.append(_blur_frame(upright, size if upright.size == image.size else size[::-1]))
                     durations.append(duration)
                 else:
                     durations[-1] += duration

@@ -19,6 +19,7 @@ from agent.audit import AuditLog, AuditRecord
 from agent.fsutil import display_path, sha256_file
 from agent.outcome import MOVING_ACTIONS, ActionName, Outcome, Prediction, Source
 from agent.policy import Profile
+from agent.regions import Region
 from agent.scan import ScanResult
 from agent.vault import Sealed, Vault, VaultError
 
@@ -42,6 +43,9 @@ def file_record(result: ScanResult, profile: Profile, model: str, action: Action
     """The audit row for a judged file (``error``: its action failed, whatever the model said)."""
     decision = result.decision
     failed = error or result.prediction == "error"
+    if result.region is not None and not failed:  # where in the picture: a parent can look at that part
+        r = result.region
+        detail = "; ".join(filter(None, [detail, f"region {r.left},{r.top},{r.width},{r.height}"]))
     return AuditRecord(
         source=source,
         subject=display_path(result.path),
@@ -72,7 +76,10 @@ class FileActions:
         if self.vault is None or result.decision is None or action not in MOVING_ACTIONS:
             raise ValueError(f"move needs a vault and a decided file, and quarantine or blur (got {action})")
         info = {"malign": result.decision.malign, "profile": profile.name, "action": action, "source": self.source}
-        sealed = self.vault.quarantine(result.path, info, stand_in=self._blurred if action == "blur" else None,
+        def stand_in(content: bytes) -> bytes:
+            return self._blurred(content, result.region)
+
+        sealed = self.vault.quarantine(result.path, info, stand_in=stand_in if action == "blur" else None,
                                        entry_id=entry_id, content_sha=content_sha)
         forget_thumbnails(result.path)  # a file manager's cached copy of the picture goes with it
         return sealed
@@ -113,10 +120,11 @@ class FileActions:
         decision: Prediction = "error" if result.prediction == "error" else ("malign" if result.flagged else "benign")
         return Outcome(subject, decision, done, result.error or "", self.source, result.path)
 
-    def _blurred(self, content: bytes) -> bytes:
-        """The blur stand-in, its hash on record before it is written: Veil's own output is never
-        judged again, even after a kill between writing it and the audit row."""
-        stand_in = blurred(content)
+    def _blurred(self, content: bytes, region: Region | None = None) -> bytes:
+        """The blur stand-in (of the flagged region only, when a region decided), its hash on record
+        before it is written: Veil's own output is never judged again, even after a kill between
+        writing it and the audit row."""
+        stand_in = blurred(content, region=region)
         if self.on_standin is not None:
             self.on_standin(hashlib.sha256(stand_in).hexdigest())
         return stand_in

@@ -56,11 +56,29 @@ def draft_for_model(image: Image.Image, size: int = MODEL_SIZE) -> Image.Image:
 # (mean |Δ malign| 0.012, max 0.27, 98.9 % same decision; antialiased bilinear: 0.042, 0.73,
 # 95.4 %) with no more false alarms (4 of 87; nsfwjs itself: 6). It is also what Keras'
 # flow_from_directory, used to train such models, does.
-RESIZE_METHOD = "jpeg-draft+nearest"
+RESIZE_METHOD = "jpeg-draft+nearest; box for other formats; 3×3 region tiles"
+SOURCE_RESIZE = "box"  # for sources that are not JPEGs (see resize_method_for)
 
 
-def resize_for_model(image: Image.Image, size: int = MODEL_SIZE) -> np.ndarray:
-    """RGB image (already drafted) → size×size×3 uint8 by the chosen method."""
+RESIZE_METHODS = ("nearest", "antialias", "box", "reduce+nearest")
+
+
+def resize_method_for(image: Image.Image) -> str:
+    """The resize for this source: nearest neighbour for JPEGs (a large one is DCT-drafted first,
+    which has already averaged its pixels; on small ones the study found no better choice), a box
+    reduction for everything else — palette and dithered images, screenshots, PNG and WebP —
+    where nearest neighbour aliases (benchmarks/RESULTS.md, "The model in the wild")."""
+    return "nearest" if image.format == "JPEG" else SOURCE_RESIZE
+
+
+def resize_for_model(image: Image.Image, method: str = "nearest", size: int = MODEL_SIZE) -> np.ndarray:
+    """RGB image (already drafted) → size×size×3 uint8 by the named method."""
     if image.size != (size, size):
-        image = image.resize((size, size), Image.Resampling.NEAREST)
+        if method == "reduce+nearest":
+            factor = max(1, min(image.size) // size)
+            image = image.reduce(factor) if factor > 1 else image
+            image = image.resize((size, size), Image.Resampling.NEAREST)
+        else:
+            filters = {"nearest": Image.Resampling.NEAREST, "antialias": Image.Resampling.BILINEAR, "box": Image.Resampling.BOX}
+            image = image.resize((size, size), filters[method])
     return np.asarray(image, dtype=np.uint8)

@@ -11,7 +11,8 @@ from tests.conftest import CANARIES, GOLDEN, PHOTOS
 from tests.integration.test_cli import veil
 from tests.make_golden import SCAN_FOLDER_CANARIES, SCAN_FOLDER_PHOTOS
 
-COLUMNS = "file,prediction,latency_ms,benign,malign,drawing,hentai,neutral,porn,sexy,frames,worst_frame,error".split(",")
+# INTERFACES.md: the first-wave columns, then `region` (second wave), appended so scripts reading by position keep working
+COLUMNS = "file,prediction,latency_ms,benign,malign,drawing,hentai,neutral,porn,sexy,frames,worst_frame,error,region".split(",")
 
 
 def _folder(root: Path, photos: int = 6, canaries: tuple[str, ...] = ()) -> Path:
