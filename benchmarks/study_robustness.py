@@ -1,21 +1,24 @@
 """How robust is Veil's model path to the ways pictures arrive? A study, not a test.
 
-    python benchmarks/study_robustness.py [--photos N]
+    python benchmarks/study_robustness.py --make-canaries   # once (TensorFlow, a few minutes)
+    python benchmarks/study_robustness.py [--photos N]      # build the inputs, score, print the tables
+    python benchmarks/study_robustness.py --report          # the tables again from the last scores
 
 Inputs, made once under benchmarks/.cache/robustness (nothing committed, nothing explicit):
-- canaries with seeds no test uses (``python -m benchmarks.study_robustness --make-canaries``
-  runs the converter's recipe; TensorFlow), each as a file the way it could arrive: a dithered
+- nine canaries (porn, hentai, sexy) made by the converter's recipe with seeds no test uses,
+  each as a file the way it could arrive: a dithered
   256-colour GIF, a 150-px JPEG thumbnail (q40), mirrored and cropped 10 %, greyscale, rotated by
   EXIF, embedded at 50 %, 25 % and 10 % of a 1600×1200 photo, one cell of a 2×2 collage, a 480-px
   picture on a 1920×1080 saved page, one frame of a dithered animated GIF;
 - the real full-size wallpapers of the Debian packages (converters/photos.py) as they are, as
-  crops, as 2×2 collages, as pictures on a page, as dithered GIFs and as small thumbnails.
+  crops, as 2×2 collages, as pictures on a page, as dithered GIFs and as small thumbnails; and
+  the committed 512-px photos scaled up to 1600×1200 (soft pictures, where crops false-alarm most).
 
 Each file is judged (child profile, 0.30) by:
-- nsfwjs 4.4.0 under Node (the reference, its own decode-free resize of the full image; every
-  frame of an animation);
-- Veil's decode path with each candidate resize for sources that are not DCT-drafted JPEGs;
-- Veil's region scoring with each candidate decision rule.
+- the float model (the f16 build) on nsfwjs' own preprocessing: its aligned bilinear resize of
+  the full-size picture, every frame of an animation;
+- Veil's int8 model on each candidate resize, and on what ``decode_image`` ships: the whole
+  picture and its region tiles (with their mirror images), for each candidate region rule.
 Writes benchmarks/.cache/robustness/scores.json and prints the tables for RESULTS.md.
 """
 
@@ -173,6 +176,11 @@ def build_inputs(photos: list[Path]) -> dict[str, list[tuple[str, Path]]]:
         put("benign: dithered 256-colour GIF", "benign", f"{stem}.gif", _dithered(img.resize((480, round(480 * h / w)), Image.Resampling.LANCZOS)),
             format="GIF")
         put("benign: 150-px thumbnail, JPEG q40", "benign", f"{stem}.jpg", img.resize((150, round(150 * h / w)), Image.Resampling.LANCZOS), **jpeg40)
+    # The committed 512-px photos scaled up: soft, detail-poor pictures, the hardest case for
+    # crops (an out-of-focus background looks much the same)
+    for photo in sorted((REPO / "tests" / "fixtures" / "photos").glob("*.jpg")):
+        put("benign: a 512-px photo scaled to 1600×1200", "benign", photo.name,
+            Image.open(photo).convert("RGB").resize((1600, 1200), Image.Resampling.LANCZOS), **jpeg90)
     return conditions
 
 

@@ -56,6 +56,16 @@ def canary(name: str = "porn-a") -> Image.Image:
     return Image.open(CANARIES / f"{name}.png").convert("RGB")
 
 
+def collage(cells: list[Image.Image], cell: int = 600) -> Image.Image:
+    """A 2×2 collage: each picture fitted into its cell, a 4-px white frame around each."""
+    from PIL import ImageOps
+
+    out = Image.new("RGB", (2 * cell, 2 * cell), (255, 255, 255))
+    for i, picture in enumerate(cells):
+        out.paste(ImageOps.fit(picture, (cell - 8, cell - 8)), ((i % 2) * cell + 4, (i // 2) * cell + 4))
+    return out
+
+
 def animation_frames(canary_at: int | None, count: int = 8, size: tuple[int, int] = (320, 320)) -> list[Image.Image]:
     """Benign photo frames; the canary replaces frame ``canary_at``."""
     frames = [photo(BENIGN[i % len(BENIGN)]).resize(size) for i in range(count)]

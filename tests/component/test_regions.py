@@ -22,13 +22,6 @@ CHILD = BUILTIN_PROFILES["child"]
 CELL = 600
 
 
-def _collage(cells: list[Image.Image]) -> Image.Image:
-    out = Image.new("RGB", (2 * CELL, 2 * CELL), (255, 255, 255))
-    for i, cell in enumerate(cells):
-        out.paste(ImageOps.fit(cell, (CELL - 8, CELL - 8)), ((i % 2) * CELL + 4, (i // 2) * CELL + 4))
-    return out
-
-
 def _benign_cells(classifier, count: int = 4) -> list[Image.Image]:
     return [Image.open(p).convert("RGB") for p in media.child_benign_photos(classifier)[:count]]
 
@@ -44,7 +37,7 @@ def test_a_canary_in_one_cell_of_a_collage_is_caught_and_its_region_reported(tmp
     cells = _benign_cells(classifier, 3)
     cells.insert(3, media.canary("porn-a"))  # bottom right
     path = tmp_path / "collage.jpg"
-    _collage(cells).save(path, quality=90)
+    media.collage(cells).save(path, quality=90)
     whole_only = next(scan([path], classifier, CHILD, threads=1, limits=DecodeLimits(regions=False)))
     assert whole_only.prediction == "benign"  # shrunk to 224 px with three photos, the canary is not seen
     result = next(scan([path], classifier, CHILD, threads=1))
@@ -57,7 +50,7 @@ def test_benign_collages_pass(tmp_path, classifier):
     paths = []
     for k in range(2):
         paths.append(tmp_path / f"collage-{k}.jpg")
-        _collage(photos[4 * k : 4 * k + 4]).save(paths[-1], quality=90)
+        media.collage(photos[4 * k : 4 * k + 4]).save(paths[-1], quality=90)
     results = list(scan(paths, classifier, CHILD, threads=2))
     assert [r.prediction for r in results] == ["benign", "benign"]
     assert all(r.region is None for r in results)
@@ -109,7 +102,7 @@ def test_regions_tile_the_picture_and_map_back_to_its_pixels(tmp_path):
 
 
 def test_blur_of_a_region_leaves_the_rest_of_the_picture(tmp_path):
-    picture = _collage([media.photo(n) for n in media.BENIGN])
+    picture = media.collage([media.photo(n) for n in media.BENIGN])
     data = io.BytesIO()
     picture.save(data, "PNG")
     region = Region(CELL, CELL, CELL, CELL)
@@ -126,7 +119,7 @@ def test_scan_csv_has_the_region_column(tmp_path, classifier):
     cells = _benign_cells(classifier, 3)
     cells.insert(0, media.canary("porn-a"))
     (tmp_path / "in").mkdir()
-    _collage(cells).save(tmp_path / "in" / "c.jpg", quality=90)
+    media.collage(cells).save(tmp_path / "in" / "c.jpg", quality=90)
     media.canary("porn-b").save(tmp_path / "in" / "d.png")
     out = tmp_path / "out.csv"
     done = subprocess.run([sys.executable, "-m", "agent", "scan", str(tmp_path / "in"), "--format", "csv", "-o", str(out)],

@@ -174,3 +174,30 @@ def test_blur_action_from_the_command_line(tmp_path):
     entry = json.loads(veil("quarantine", "list", "--format", "jsonl", "--config", str(config)).stdout)
     assert veil("quarantine", "restore", entry["id"], "--config", str(config)).returncode == 0
     assert (folder / "sexy-b.png").read_bytes() == original
+
+
+def test_blur_of_a_collage_covers_the_flagged_cell_only(tmp_path):
+    """A region decided: the stand-in blurs that part, the other pictures stay as they were, the
+    audit row says where, and restoring brings back the original bytes."""
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path / "f"
+    folder.mkdir()
+    cells = [media.photo(name) for name in media.BENIGN[:3]]
+    cells.insert(3, media.canary("porn-a"))  # bottom right
+    media.collage(cells).save(folder / "collage.png")
+    original = (folder / "collage.png").read_bytes()
+    config = tmp_path / "veil.toml"
+    config.write_text(f"[agent]\ndata_dir = '{tmp_path / 'data'}'\n")
+    assert veil("scan", str(folder), "--action", "blur", "--config", str(config)).returncode == 1
+    before = np.asarray(Image.open(io.BytesIO(original)).convert("RGB")).astype(int)
+    after = np.asarray(Image.open(folder / "collage.png").convert("RGB")).astype(int)
+    assert np.array_equal(after[:480], before[:480])  # the top row of pictures, untouched
+    assert np.abs(after[660:, 660:] - before[660:, 660:]).mean() > 10  # the flagged cell, blurred
+    rows = list(csv.DictReader((tmp_path / "data" / "audit" / "audit.csv").open(newline="")))
+    blurred_row = next(r for r in rows if r["action"] == "blur")
+    assert "region " in blurred_row["detail"], blurred_row
+    entry = json.loads(veil("quarantine", "list", "--format", "jsonl", "--config", str(config)).stdout)
+    assert veil("quarantine", "restore", entry["id"], "--config", str(config)).returncode == 0
+    assert (folder / "collage.png").read_bytes() == original

@@ -1,10 +1,12 @@
-"""The state database: what identifies a decided file, and a database from before ctime counted."""
+"""The state database: what identifies a decided file, and databases from earlier versions."""
 
 import os
 import sqlite3
 from pathlib import Path
 
-from agent.state import Identity, StateDB
+from agent.classifier.scores import Scores
+from agent.regions import Region
+from agent.state import Identity, KnownContent, StateDB
 
 
 def test_an_overwrite_that_keeps_size_and_mtime_is_another_identity(tmp_path):
@@ -36,3 +38,25 @@ def test_a_database_from_before_ctime_gains_the_columns_and_judges_its_files_onc
     assert again.is_decided(Path("/x/a.jpg"), now)
     state.close()
     again.close()
+
+
+def test_a_database_from_before_regions_opens_and_keeps_the_region(tmp_path):
+    """A state file written by the previous version (no ``contents.region``) is upgraded in place:
+    the agent neither crashes nor forgets what it judged."""
+    path = tmp_path / "state.db"
+    old = sqlite3.connect(path)
+    old.executescript("""
+        CREATE TABLE contents (sha256 TEXT PRIMARY KEY, scores TEXT, frames INTEGER, worst_frame INTEGER, note TEXT,
+                               video INTEGER, decided_at REAL);
+        INSERT INTO contents VALUES ('aa', '[0.1, 0.1, 0.6, 0.1, 0.1]', 1, 0, NULL, 0, 0);
+    """)
+    old.commit()
+    old.close()
+    state = StateDB(path)
+    try:
+        assert state.known_content("aa").region is None
+        scores = Scores((0.0, 0.0, 0.05, 0.9, 0.05))
+        state.remember_content("bb", KnownContent(scores, 1, 0, None, False, Region(600, 0, 600, 400)))
+        assert state.known_content("bb") == KnownContent(scores, 1, 0, None, False, Region(600, 0, 600, 400))
+    finally:
+        state.close()
