@@ -33,6 +33,7 @@ from agent.config import Config
 from agent.controls import ParentControls
 from agent.counters import Counters, iso
 from agent.decider import FileDecider
+from agent.decode import DecodeLimits
 from agent.errors import FatalError
 from agent.facade import Status
 from agent.fsutil import make_private
@@ -133,7 +134,8 @@ class App:
         self.outcomes = Fanout([self.counters])
         self.actions = FileActions(self.audit, self.vault, self.classifier.model.name, "folder", log_benign=self.config.audit.log_benign,
                                    on_standin=self.state.add_standin, warn=log.warning)
-        self.decider = FileDecider(self.classifier, self.state, self.actions, lambda: self._profile, ignored, on_outcome=self.outcomes,
+        self.decider = FileDecider(self.classifier, self.state, self.actions, lambda: self._profile, ignored,
+                                   limits=DecodeLimits(regions=self.config.model.regions), on_outcome=self.outcomes,
                                    again=lambda path: self.pipeline.submit(path))  # in hand: queued again when done
         # Built before anything runs: a worker finishing the last run's backlog may already ask for a walk.
         self.watcher: FolderWatcher | None = None

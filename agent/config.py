@@ -43,6 +43,7 @@ class ModelSection:
     accelerator: str = "auto"
     threads: int = 0  # 0 = all cores
     backend: str = "auto"
+    regions: bool = True  # also score a still's regions: a picture inside a picture (costs ~9 inferences a picture)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
     from agent.actions.files import FileActions
     from agent.classifier import default_threads, open_classifier
+    from agent.decode import DecodeLimits
     from agent.errors import EXIT_FLAGGED, EXIT_UNREADABLE, FatalError
     from agent.outcome import MOVING_ACTIONS
     from agent.scan import scan
@@ -39,7 +40,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
                 audit, vault, classifier.model.name, "scan", log_benign=config.audit.log_benign,
                 on_standin=state.add_standin if state is not None else None, warn=lambda line: print(f"veil: {line}", file=sys.stderr))
             writer = ResultWriter(output, args.format)
-            results = scan([Path(os.path.expanduser(p)) for p in args.paths], classifier, profile, threads, not args.no_recursive)
+            regions = config.model.regions if args.regions is None else args.regions == "on"
+            results = scan([Path(os.path.expanduser(p)) for p in args.paths], classifier, profile, threads, not args.no_recursive,
+                           DecodeLimits(regions=regions))
             try:
                 for result in results:
                     writer.write(result)

@@ -201,3 +201,19 @@ def test_blur_of_a_collage_covers_the_flagged_cell_only(tmp_path):
     entry = json.loads(veil("quarantine", "list", "--format", "jsonl", "--config", str(config)).stdout)
     assert veil("quarantine", "restore", entry["id"], "--config", str(config)).returncode == 0
     assert (folder / "collage.png").read_bytes() == original
+
+
+def test_regions_can_be_turned_off_for_speed(tmp_path):
+    """`--regions off` (or `[model] regions = false`) judges the whole picture only: the canary in
+    one cell of a collage then passes, as it did before regions existed."""
+    folder = tmp_path / "f"
+    folder.mkdir()
+    cells = [media.photo(name) for name in media.BENIGN[:3]]
+    cells.insert(1, media.canary("porn-a"))
+    media.collage(cells).save(folder / "collage.jpg", quality=90)
+    assert veil("scan", str(folder)).returncode == 1
+    assert veil("scan", str(folder), "--regions", "off").returncode == 0
+    config = tmp_path / "veil.toml"
+    config.write_text("[model]\nregions = false\n")
+    assert veil("scan", str(folder), "--config", str(config)).returncode == 0
+    assert veil("scan", str(folder), "--config", str(config), "--regions", "on").returncode == 1
