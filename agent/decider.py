@@ -37,7 +37,8 @@ from agent.decode import SNIFF_BYTES, DecodeLimits, read_error_message, sniff
 from agent.faults import kill_point, pause_point
 from agent.fsutil import display_path, open_regular, sha256_file
 from agent.outcome import MOVING_ACTIONS, ActionName, Outcome, action_name
-from agent.policy import Profile, decide
+from agent.policy import Decision, Profile
+from agent.regions import MirrorMissing, Region, decide_picture
 from agent.scan import IMAGE_SUFFIXES, VIDEO_SUFFIXES, ScanItem, ScanResult, classify_prepared, prepare_held
 from agent.sources.folder import is_temporary
 from agent.state import FileRow, Identity, KnownContent, StateDB
@@ -190,9 +191,11 @@ class FileDecider:
             self.state.record(path, identity, sha, "allowed", None, "none")
             return Outcome(display_path(path), "allowed", path=path)
         known = self.state.known_content(sha)
-        if known is None:
+        profile = self.profile()
+        verdict = self._verdict(known, profile) if known is not None else None
+        if known is None or verdict is None:
             prepared = prepare_held(ScanItem(path, explicit=False), kind, held, self.limits)
-            result = classify_prepared(prepared, self.classifier, self.profile())
+            result = classify_prepared(prepared, self.classifier, profile)
             # Written or replaced while judged: these scores belong to no file. (Bytes read twice
             # through the handle are hashed again: a write through a shared mapping may not move ctime.)
             changed = self._changed(path, handle, identity) or (not isinstance(held, bytes) and _rehashed(handle) != sha)
@@ -205,18 +208,30 @@ class FileDecider:
                 return Outcome(display_path(path), "ignored", path=path)
             if result.prediction == "error":
                 return self._error(path, identity, sha, result.error or "unreadable", started)
-            assert result.scores is not None  # every result but an error has scores
-            known = KnownContent(result.scores, result.frames, result.worst_frame, result.error, prepared.kind == "video", result.region)
+            assert result.scores is not None and result.decision is not None  # every result but an error has them
+            whole = result.whole_scores if result.whole_scores is not None else result.scores
+            known = KnownContent(whole, result.frames, result.worst_frame, result.error, prepared.kind == "video", result.regions)
             if not changed:  # never cached under a hash of other bytes
                 self.state.remember_content(sha, known)
+            verdict = (result.decision, result.scores, result.region)
         self._changes.pop(path, None)
-        profile = self.profile()
-        decision = decide(known.scores, profile)
-        result = ScanResult(path, decision.prediction, (time.perf_counter() - started) * 1000, decision, known.scores,
-                            known.frames, known.worst_frame, known.note, known.region)
+        decision, scores, region = verdict
+        result = ScanResult(path, decision.prediction, (time.perf_counter() - started) * 1000, decision, scores,
+                            known.frames, known.worst_frame, known.note, region)
         kind = "video" if known.video else "folder"
         action = action_name(profile.actions.get(kind, "log"), f"profiles.{profile.name}.actions.{kind}") if decision.flagged else "none"
         return self._act(path, identity, sha, result, profile, action, links=links)
+
+    def _verdict(self, known: KnownContent, profile: Profile) -> tuple[Decision, Scores, Region | None] | None:
+        """The decision from what the model said about these bytes before, or None when that cannot
+        answer now: a still judged without regions while they are on, or a profile whose regions
+        need a second look (a mirror view) that was never taken."""
+        if self.limits.regions and known.regions is None and not known.video and known.frames == 1:
+            return None
+        try:
+            return decide_picture(known.scores, known.regions, profile)
+        except MirrorMissing:
+            return None
 
     @staticmethod
     def _changed(path: Path, handle: BinaryIO, identity: Identity) -> bool:

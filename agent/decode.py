@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from agent.classifier.preprocess import MODEL_SIZE, draft_for_model, resize_for_model, resize_method_for
-from agent.regions import MIN_PICTURE_SIDE, MIN_REGION_SIDE, Region, plan_regions
+from agent.regions import MIN_PICTURE_SIDE, Region, plan_regions
 
 try:  # HEIC/HEIF; an optional codec that fails to load costs only that format
     from pillow_heif import register_heif_opener
@@ -77,7 +77,7 @@ class DecodedImage:
     format: str
     note: str | None = None  # set when decoding stopped early (the time limit): judged on what came before
     regions: tuple[Region, ...] = ()  # a still's regions, in the original (upright) image's pixels
-    region_frames: np.ndarray | None = None  # K×224×224×3, one per region
+    region_frames: np.ndarray | None = None  # K×224×224×3, one per region; None: regions not judged (off, or an animation)
 
 
 # Magic numbers of what Veil classifies: enough to pick candidates in a folder without opening
@@ -232,13 +232,13 @@ def _size_of(source: Path | IO[bytes]) -> int:
 _ORIENTATION = 0x0112  # the EXIF tag
 
 
-def _for_regions(source: Path | IO[bytes], upright: Image.Image) -> Image.Image:
+def _for_regions(source: Path | IO[bytes], upright: Image.Image, original: tuple[int, int]) -> Image.Image:
     """The picture with enough detail to cut regions from: a JPEG drafted for the whole frame is
     decoded again at twice that size (the whole frame keeps exactly the measured preprocessing)."""
-    if min(upright.size) >= 4 * MIN_REGION_SIDE or not isinstance(source, (Path, io.BytesIO)):
-        return upright
-    if isinstance(source, io.BytesIO):
-        source.seek(0)
+    if min(upright.size) >= 2 * MODEL_SIZE or min(original) < MIN_PICTURE_SIDE:
+        return upright  # a draft to twice the size would give these same pixels; or too small for regions
+    if not isinstance(source, Path):
+        source.seek(0)  # the same bytes again (the agent hashes what it holds, and re-hashes a handle after judging)
     with Image.open(source) as image:
         if image.format != "JPEG" or min(image.size) <= min(upright.size):
             return upright  # not drafted: the decoded picture is all the detail there is
@@ -246,12 +246,11 @@ def _for_regions(source: Path | IO[bytes], upright: Image.Image) -> Image.Image:
         return to_rgb(ImageOps.exif_transpose(image))
 
 
-def _region_views(upright: Image.Image, original: tuple[int, int]) -> tuple[tuple[Region, ...], np.ndarray | None]:
-    """The regions of a decoded still (cut from the pixels the whole frame came from: no second
-    decode) at model size, and where each lies in the original image."""
+def _region_views(upright: Image.Image, original: tuple[int, int]) -> tuple[tuple[Region, ...], np.ndarray]:
+    """The regions of a decoded still at model size, and where each lies in the original image."""
     boxes = plan_regions(*upright.size).boxes if min(original) >= MIN_PICTURE_SIDE else ()
-    if not boxes:
-        return (), None
+    if not boxes:  # judged for regions, and too small to hold any
+        return (), np.empty((0, MODEL_SIZE, MODEL_SIZE, 3), dtype=np.uint8)
     # reduce+nearest: an integer box reduction, then nearest neighbour — antialiased to within 2×,
     # like the DCT draft, at a tenth of the cost of a bilinear resize (nine crops per picture)
     frames = np.stack([resize_for_model(upright.crop((b.left, b.top, b.left + b.width, b.top + b.height)), "reduce+nearest") for b in boxes])
@@ -283,7 +282,7 @@ def decode_image(source: Path | IO[bytes], limits: DecodeLimits = DecodeLimits()
                 regions: tuple[Region, ...] = ()
                 region_frames = None
                 if limits.regions:
-                    regions, region_frames = _region_views(_for_regions(source, upright), upright_size)
+                    regions, region_frames = _region_views(_for_regions(source, upright, upright_size), upright_size)
                 return DecodedImage(frame[None], (0,), 1, fmt, regions=regions, region_frames=region_frames)
             sampler = _AnimationSampler(frame_count, limits.max_frames)
             method = resize_method_for(image)

@@ -2,23 +2,18 @@
 
 A collage cell, a photo on a saved page, a picture filling a quarter of a meme: the model sees
 the whole image shrunk to 224 px, and an embedded picture is then too small to score. So besides
-the whole image Veil scores crops that can hold one (see benchmarks/RESULTS.md, "Pictures inside
-pictures", for the measured choice of crops and of the rule that keeps crops of real photos,
-which are out of the model's distribution, from raising false alarms).
+the whole image Veil scores crops that can hold one (see benchmarks/RESULTS.md, "The model in the
+wild", for the measured choice of crops and of the rule that keeps crops of real photos, which
+are out of the model's distribution, from raising false alarms).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-import numpy as np
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from agent.classifier.scores import Scores
-from agent.policy import Profile, decide
-
-if TYPE_CHECKING:
-    from agent.classifier import FrameClassifier
+from agent.policy import Decision, Profile, decide
 
 MIN_REGION_SIDE = 200  # decoded pixels: a crop smaller than this holds too little detail to score
 MIN_PICTURE_SIDE = 600  # original pixels: a smaller picture is too small to hold another (and its crops false-alarm)
@@ -57,27 +52,75 @@ TEXTURE_LEVEL = 0.5  # tiles reaching this count towards a texture...
 MAX_FLAGGED_TILES = 3  # ...when more than this many of the nine do: the model misreads the whole surface
 
 
-def judge_regions(frames: np.ndarray, scores: list[Scores], classifier: FrameClassifier, profile: Profile) -> int | None:
-    """The region that flags the picture, or None.
+@dataclass
+class RegionScores:
+    """What the model said about a still's regions: enough to judge them again under another
+    profile without decoding the picture (the content cache keeps it)."""
+
+    boxes: tuple[Region, ...]  # in the original (upright) picture's pixels; empty: too small for regions
+    tiles: tuple[Scores, ...]  # one per box
+    mirrors: dict[int, Scores] = field(default_factory=dict)  # the mirror views scored so far, by tile
+
+
+class MirrorMissing(Exception):
+    """Judging the regions under this profile needs a mirror view that was never scored."""
+
+
+Mirror = Callable[[list[int]], list[Scores]]  # tile indices → the scores of their mirror images
+
+
+def judge_regions(regions: RegionScores, profile: Profile, mirror: Mirror | None = None) -> tuple[int, Region] | None:
+    """The tile that flags the picture and the area to act on, or None.
 
     Crops of real photos are out of the model's distribution and false-alarm more than the whole
-    picture, so a region must pass three checks (each measured, benchmarks/RESULTS.md):
+    picture, so a tile must pass three checks (each measured, benchmarks/RESULTS.md):
     - a stricter level than the whole picture's threshold (``REGION_LEVEL``);
-    - a second view: its mirror image must reach that level too;
+    - a second view: its mirror image must reach that level too (``mirror`` scores the views not
+      yet in ``regions.mirrors``; without it, MirrorMissing);
     - the flagged content must be local: when more than ``MAX_FLAGGED_TILES`` of the nine tiles
       reach ``TEXTURE_LEVEL``, the picture is a texture (wood, sand, skin-coloured patterns) that
       the model misreads in every crop, not a picture inside a picture.
-    Among the regions that pass, the one whose weaker view is most malign decides."""
+    Among the tiles that pass, the one whose weaker view is most malign decides. The area to act
+    on (to blur) covers it and every tile at ``TEXTURE_LEVEL``: a second flagged picture beside
+    the first is not left untouched."""
     level = max(profile.threshold, REGION_LEVEL)
-    malign = [decide(s, profile).malign for s in scores]
-    if sum(1 for m in malign if m >= TEXTURE_LEVEL) > MAX_FLAGGED_TILES:
+    malign = [decide(s, profile).malign for s in regions.tiles]
+    marked = [i for i, m in enumerate(malign) if m >= TEXTURE_LEVEL]
+    if len(marked) > MAX_FLAGGED_TILES:
         return None
     candidates = [i for i, m in enumerate(malign) if m >= level]
-    if not candidates:
+    missing = [i for i in candidates if i not in regions.mirrors]
+    if missing:
+        if mirror is None:
+            raise MirrorMissing(f"tiles {missing}")
+        regions.mirrors.update(zip(missing, mirror(missing)))
+    confirmed = [(min(malign[i], decide(regions.mirrors[i], profile).malign), i) for i in candidates
+                 if decide(regions.mirrors[i], profile).malign >= level]
+    if not confirmed:
         return None
-    mirrored = classifier.classify(np.ascontiguousarray(frames[candidates][:, :, ::-1]))
-    confirmed = [(min(malign[i], decide(m, profile).malign), i) for i, m in zip(candidates, mirrored) if decide(m, profile).malign >= level]
-    return max(confirmed)[1] if confirmed else None
+    best = max(confirmed)[1]
+    return best, _bounding([regions.boxes[i] for i in {best, *marked}])
 
 
-__all__ = ["MIN_PICTURE_SIDE", "MIN_REGION_SIDE", "Region", "RegionPlan", "judge_regions", "plan_regions"]
+def decide_picture(whole: Scores, regions: RegionScores | None, profile: Profile,
+                   mirror: Mirror | None = None) -> tuple[Decision, Scores, Region | None]:
+    """The decision on a picture from its whole (worst frame) scores and, when the whole does not
+    flag it, its regions: (decision, the scores that decided, the area to act on or None)."""
+    decision = decide(whole, profile)
+    if decision.flagged or regions is None or not regions.boxes:
+        return decision, whole, None
+    found = judge_regions(regions, profile, mirror)
+    if found is None:
+        return decision, whole, None
+    tile, area = found
+    return decide(regions.tiles[tile], profile), regions.tiles[tile], area
+
+
+def _bounding(boxes: list[Region]) -> Region:
+    left, top = min(b.left for b in boxes), min(b.top for b in boxes)
+    right, bottom = max(b.left + b.width for b in boxes), max(b.top + b.height for b in boxes)
+    return Region(left, top, right - left, bottom - top)
+
+
+__all__ = ["MIN_PICTURE_SIDE", "MIN_REGION_SIDE", "MirrorMissing", "Region", "RegionPlan", "RegionScores", "decide_picture", "judge_regions",
+           "plan_regions"]

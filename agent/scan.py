@@ -28,7 +28,7 @@ from agent.classifier.scores import Scores
 from agent.decode import DecodedImage, DecodeError, DecodeLimits, decode_image, read_error_message, sniff_file
 from agent.outcome import Prediction
 from agent.policy import Decision, Profile, decide, worst_frame
-from agent.regions import Region, judge_regions
+from agent.regions import Region, RegionScores, decide_picture
 
 # In a folder, a file is scanned if its content says it is an image or video (see decode.sniff)
 # or its name does: a broken "photo.jpg" is reported as unreadable, a "notes.txt" passed over.
@@ -55,7 +55,9 @@ class ScanResult:
     frames: int = 0
     worst_frame: int = 0
     error: str | None = None  # one line; for a video cut short, where decoding stopped
-    region: Region | None = None  # the region of a still that decided (None: the whole image did)
+    region: Region | None = None  # the area of a still whose region decided (None: the whole picture did)
+    whole_scores: Scores | None = None  # of the whole picture's worst frame (``scores`` may be a region's)
+    regions: RegionScores | None = None  # what the model said about the regions (None: not judged)
 
     @property
     def flagged(self) -> bool:
@@ -161,16 +163,16 @@ def classify_prepared(prepared: _Prepared, classifier: FrameClassifier, profile:
     decoded = prepared.decoded
     whole = len(decoded.frames)
     batch = decoded.frames if decoded.region_frames is None else np.concatenate([decoded.frames, decoded.region_frames])
-    frame_scores = classifier.classify(batch)  # the whole image and its regions in one call
+    frame_scores = classifier.classify(batch)  # the whole picture and its regions in one call
     worst = worst_frame(frame_scores[:whole], profile)
-    scores = frame_scores[worst]
-    decision = decide(scores, profile)
-    region = None
-    if not decision.flagged and decoded.region_frames is not None:
-        found = judge_regions(decoded.region_frames, frame_scores[whole:], classifier, profile)
-        if found is not None:
-            region, scores = decoded.regions[found], frame_scores[whole + found]
-            decision = decide(scores, profile)
+    regions = None
+    if decoded.region_frames is not None:
+        tiles = decoded.region_frames
+        regions = RegionScores(decoded.regions, tuple(frame_scores[whole:]))
+
+        def mirror(indices: list[int]) -> list[Scores]:
+            return classifier.classify(np.ascontiguousarray(tiles[indices][:, :, ::-1]))
+    decision, scores, region = decide_picture(frame_scores[worst], regions, profile, mirror if regions else None)
     seconds = prepared.seconds + time.perf_counter() - started
     return ScanResult(
         item.path,
@@ -182,6 +184,8 @@ def classify_prepared(prepared: _Prepared, classifier: FrameClassifier, profile:
         worst_frame=decoded.frame_indices[worst],
         error=decoded.note,
         region=region,
+        whole_scores=frame_scores[worst],
+        regions=regions,
     )
 
 

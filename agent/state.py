@@ -24,15 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.classifier.scores import Scores
-from agent.regions import Region
+from agent.regions import Region, RegionScores
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     path BLOB PRIMARY KEY, size INTEGER, mtime_ns INTEGER, inode INTEGER, sha256 TEXT,
     decision TEXT, malign REAL, action TEXT, detail TEXT, status TEXT, decided_at REAL, ctime_ns INTEGER, dev INTEGER);
 CREATE TABLE IF NOT EXISTS contents (
-    sha256 TEXT PRIMARY KEY, scores TEXT, frames INTEGER, worst_frame INTEGER, note TEXT, video INTEGER, decided_at REAL,
-    region TEXT);
+    sha256 TEXT PRIMARY KEY, scores TEXT, frames INTEGER, worst_frame INTEGER, note TEXT, video INTEGER, decided_at REAL);
+CREATE TABLE IF NOT EXISTS regions (sha256 TEXT PRIMARY KEY, boxes TEXT, tiles TEXT, mirrors TEXT);
 CREATE TABLE IF NOT EXISTS standins (sha256 TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS allowed (sha256 TEXT PRIMARY KEY, allowed_at REAL, why TEXT);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -69,6 +69,18 @@ class FileRow:
     decided_at: float
 
 
+def _regions_to_row(regions: RegionScores) -> tuple[str, str, str]:
+    return (json.dumps([[b.left, b.top, b.width, b.height] for b in regions.boxes]),
+            json.dumps([list(t.probs) for t in regions.tiles]),
+            json.dumps({str(i): list(m.probs) for i, m in regions.mirrors.items()}))
+
+
+def _regions_from_row(row: tuple[str, str, str]) -> RegionScores:
+    boxes = tuple(Region(left, top, width, height) for left, top, width, height in json.loads(row[0]))
+    tiles = tuple(Scores(tuple(t)) for t in json.loads(row[1]))
+    return RegionScores(boxes, tiles, {int(i): Scores(tuple(m)) for i, m in json.loads(row[2]).items()})
+
+
 @dataclass(frozen=True)
 class KnownContent:
     scores: Scores
@@ -76,7 +88,7 @@ class KnownContent:
     worst_frame: int
     note: str | None  # e.g. where a partial video stopped decoding
     video: bool  # decides which action applies (actions.video or actions.folder)
-    region: Region | None = None  # the region of a still whose scores these are (None: the whole picture)
+    regions: RegionScores | None = None  # a still's regions (None: not judged for regions)
 
 
 class StateDB:
@@ -88,12 +100,12 @@ class StateDB:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a decision on record survives a power cut
         self._db.executescript(_SCHEMA)
-        # Columns a database from an earlier version lacks: the identity's ctime and device, and the
-        # region of a picture that decided.
-        for table, column, kind in (("files", "ctime_ns", "INTEGER"), ("files", "dev", "INTEGER"), ("contents", "region", "TEXT")):
-            if column not in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}:
+        # Columns a database from an earlier version lacks: the identity's ctime and device. (New
+        # data goes in new tables, as the regions did: an older build can still write its rows.)
+        for column in ("ctime_ns", "dev"):
+            if column not in {row[1] for row in self._db.execute("PRAGMA table_info(files)")}:
                 try:
-                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+                    self._db.execute(f"ALTER TABLE files ADD COLUMN {column} INTEGER")
                 except sqlite3.OperationalError as err:  # another process (a CLI beside the agent) added it first
                     if "duplicate column" not in str(err):
                         raise
@@ -161,23 +173,28 @@ class StateDB:
 
     def known_content(self, sha256: str) -> KnownContent | None:
         with self._lock:
-            row = self._db.execute("SELECT scores, frames, worst_frame, note, video, region FROM contents WHERE sha256 = ?",
+            row = self._db.execute("SELECT scores, frames, worst_frame, note, video FROM contents WHERE sha256 = ?",
                                    (sha256,)).fetchone()
+            regions = self._db.execute("SELECT boxes, tiles, mirrors FROM regions WHERE sha256 = ?", (sha256,)).fetchone()
         if row is None:
             return None
-        region = None
-        if row[5]:
-            left, top, width, height = json.loads(row[5])
-            region = Region(left, top, width, height)
-        return KnownContent(Scores(tuple(json.loads(row[0]))), row[1], row[2], row[3], bool(row[4]), region)
+        return KnownContent(Scores(tuple(json.loads(row[0]))), row[1], row[2], row[3], bool(row[4]),
+                            _regions_from_row(regions) if regions else None)
 
     def remember_content(self, sha256: str, known: KnownContent) -> None:
         with self._lock:
-            region = json.dumps([known.region.left, known.region.top, known.region.width, known.region.height]) if known.region else None
-            self._db.execute("INSERT OR REPLACE INTO contents (sha256, scores, frames, worst_frame, note, video, decided_at, region) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                             (sha256, json.dumps(list(known.scores.probs)), known.frames, known.worst_frame, known.note,
-                              int(known.video), time.time(), region))
+            self._db.execute("BEGIN")  # the whole picture's scores and its regions' together, or neither
+            try:
+                self._db.execute("INSERT OR REPLACE INTO contents VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 (sha256, json.dumps(list(known.scores.probs)), known.frames, known.worst_frame, known.note,
+                                  int(known.video), time.time()))
+                self._db.execute("DELETE FROM regions WHERE sha256 = ?", (sha256,))
+                if known.regions is not None:
+                    self._db.execute("INSERT INTO regions VALUES (?, ?, ?, ?)", (sha256, *_regions_to_row(known.regions)))
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     # -- meta -----------------------------------------------------------------------------
 

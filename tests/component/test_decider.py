@@ -90,3 +90,74 @@ def test_a_sequence_cut_anywhere_is_finished_once_by_the_next_decider(files, cla
     assert verify(data / "audit" / "audit.csv").ok
     assert second.state.pending() == []
     second.state.close()
+
+
+def _collage_with(tmp_path: Path, canary: str, name: str) -> bytes:
+    from tests import media
+
+    cells = [media.photo(n) for n in media.BENIGN[:3]]
+    cells.insert(2, media.canary(canary))
+    out = tmp_path / name
+    media.collage(cells).save(out, format="PNG")
+    return out.read_bytes()
+
+
+def test_a_cached_picture_is_judged_again_for_what_the_cache_cannot_answer(tmp_path, classifier):
+    """The content cache keeps the whole picture's scores and every region's: the same bytes
+    under another profile, or with regions turned on after they were off, are judged as fresh
+    bytes would be — never waved through on an answer given to another question."""
+    from agent.decode import DecodeLimits
+
+    folder = tmp_path / "Downloads"
+    folder.mkdir()
+    content = _collage_with(tmp_path, "sexy-b", "collage.png")  # sexy is malign for child, not for teen
+    data = tmp_path / "data"
+    audit = AuditLog(data / "audit" / "audit.csv")
+    state = StateDB(data / "state.sqlite3")
+    actions = FileActions(audit, Vault(data / "quarantine"), classifier.model.name, "folder", on_standin=state.add_standin)
+    active = {"profile": BUILTIN_PROFILES["teen"]}
+    outcomes: list[Outcome] = []
+
+    def decider(regions: bool) -> FileDecider:
+        return FileDecider(classifier, state, actions, lambda: active["profile"], ignored=(data,), on_outcome=outcomes.append,
+                           limits=DecodeLimits(regions=regions))
+
+    try:
+        (folder / "a.png").write_bytes(content)
+        decider(True).handle(folder / "a.png")
+        active["profile"] = CHILD
+        (folder / "b.png").write_bytes(content)  # the same bytes: known content
+        decider(True).handle(folder / "b.png")
+        assert [(Path(o.subject).name, o.decision) for o in outcomes] == [("a.png", "benign"), ("b.png", "malign")]
+        assert not (folder / "b.png").exists()  # quarantined, as fresh bytes would be
+
+        other = _collage_with(tmp_path, "porn-b", "other.png")
+        (folder / "c.png").write_bytes(other)
+        decider(False).handle(folder / "c.png")  # regions off: the whole picture passes
+        (folder / "d.png").write_bytes(other)
+        decider(True).handle(folder / "d.png")  # on again: the cached answer does not cover the regions
+        assert [(Path(o.subject).name, o.decision) for o in outcomes[2:]] == [("c.png", "benign"), ("d.png", "malign")]
+    finally:
+        state.close()
+
+
+def test_blur_covers_every_flagged_cell_and_the_stand_in_passes(tmp_path, classifier):
+    """Two flagged pictures in one collage: the blurred stand-in must not leave the second one."""
+    import numpy as np
+    from PIL import Image
+
+    from agent.actions.blur import blurred
+    from agent.scan import scan
+    from tests import media
+
+    cells = [media.canary("porn-a"), media.photo(media.BENIGN[0]), media.photo(media.BENIGN[1]), media.canary("porn-b")]
+    path = tmp_path / "two.png"
+    media.collage(cells).save(path)
+    result = next(scan([path], classifier, CHILD, threads=1))
+    assert result.prediction == "malign" and result.region is not None
+    stand_in = tmp_path / "stand-in.png"
+    stand_in.write_bytes(blurred(path.read_bytes(), region=result.region))
+    before, after = (np.asarray(Image.open(p).convert("RGB")).astype(int) for p in (path, stand_in))
+    assert np.abs(after[100:500, 100:500] - before[100:500, 100:500]).mean() > 10  # top left cell
+    assert np.abs(after[700:1100, 700:1100] - before[700:1100, 700:1100]).mean() > 10  # bottom right cell
+    assert next(scan([stand_in], classifier, CHILD, threads=1)).prediction == "benign"

@@ -5,7 +5,7 @@ import sqlite3
 from pathlib import Path
 
 from agent.classifier.scores import Scores
-from agent.regions import Region
+from agent.regions import Region, RegionScores
 from agent.state import Identity, KnownContent, StateDB
 
 
@@ -40,9 +40,10 @@ def test_a_database_from_before_ctime_gains_the_columns_and_judges_its_files_onc
     again.close()
 
 
-def test_a_database_from_before_regions_opens_and_keeps_the_region(tmp_path):
-    """A state file written by the previous version (no ``contents.region``) is upgraded in place:
-    the agent neither crashes nor forgets what it judged."""
+def test_a_database_from_before_regions_opens_and_keeps_them(tmp_path):
+    """A state file written by the previous version (no ``regions`` table) opens as it is: what it
+    knows stays known, marked as judged without regions; new contents keep their regions' scores
+    (and the mirror views taken) in a table of their own, so the older version can still write."""
     path = tmp_path / "state.db"
     old = sqlite3.connect(path)
     old.executescript("""
@@ -54,9 +55,16 @@ def test_a_database_from_before_regions_opens_and_keeps_the_region(tmp_path):
     old.close()
     state = StateDB(path)
     try:
-        assert state.known_content("aa").region is None
-        scores = Scores((0.0, 0.0, 0.05, 0.9, 0.05))
-        state.remember_content("bb", KnownContent(scores, 1, 0, None, False, Region(600, 0, 600, 400)))
-        assert state.known_content("bb") == KnownContent(scores, 1, 0, None, False, Region(600, 0, 600, 400))
+        assert state.known_content("aa").regions is None
+        whole, tile, mirror = Scores((0.0, 0.0, 0.9, 0.05, 0.05)), Scores((0.0, 0.0, 0.05, 0.9, 0.05)), Scores((0.0, 0.0, 0.1, 0.85, 0.05))
+        regions = RegionScores((Region(0, 0, 600, 400), Region(600, 0, 600, 400)), (whole, tile), {1: mirror})
+        state.remember_content("bb", KnownContent(whole, 1, 0, None, False, regions))
+        assert state.known_content("bb") == KnownContent(whole, 1, 0, None, False, regions)
+        state.remember_content("bb", KnownContent(whole, 1, 0, None, False, None))  # judged again without regions
+        assert state.known_content("bb").regions is None
     finally:
         state.close()
+    older = sqlite3.connect(path)  # what the previous version's insert looks like still works
+    older.execute("INSERT OR REPLACE INTO contents VALUES ('cc', '[0.2, 0.2, 0.2, 0.2, 0.2]', 1, 0, NULL, 0, 0)")
+    older.commit()
+    older.close()
