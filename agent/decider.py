@@ -229,7 +229,7 @@ class FileDecider:
         if self.limits.regions and known.regions is None and not known.video and known.frames == 1:
             return None
         try:
-            return decide_picture(known.scores, known.regions, profile)
+            return decide_picture(known.scores, known.regions if self.limits.regions else None, profile)
         except MirrorMissing:
             return None
 

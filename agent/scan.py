@@ -172,7 +172,7 @@ def classify_prepared(prepared: _Prepared, classifier: FrameClassifier, profile:
 
         def mirror(indices: list[int]) -> list[Scores]:
             return classifier.classify(np.ascontiguousarray(tiles[indices][:, :, ::-1]))
-    decision, scores, region = decide_picture(frame_scores[worst], regions, profile, mirror if regions else None)
+    decision, scores, region = decide_picture(frame_scores[worst], regions, profile, mirror if regions is not None else None)
     seconds = prepared.seconds + time.perf_counter() - started
     return ScanResult(
         item.path,

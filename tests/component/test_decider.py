@@ -136,7 +136,9 @@ def test_a_cached_picture_is_judged_again_for_what_the_cache_cannot_answer(tmp_p
         decider(False).handle(folder / "c.png")  # regions off: the whole picture passes
         (folder / "d.png").write_bytes(other)
         decider(True).handle(folder / "d.png")  # on again: the cached answer does not cover the regions
-        assert [(Path(o.subject).name, o.decision) for o in outcomes[2:]] == [("c.png", "benign"), ("d.png", "malign")]
+        (folder / "e.png").write_bytes(other)
+        decider(False).handle(folder / "e.png")  # off again: the cached regions are not used either
+        assert [(Path(o.subject).name, o.decision) for o in outcomes[2:]] == [("c.png", "benign"), ("d.png", "malign"), ("e.png", "benign")]
     finally:
         state.close()
 
