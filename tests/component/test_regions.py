@@ -131,3 +131,35 @@ def test_scan_csv_has_the_region_column(tmp_path, classifier):
     x, y, w, h = map(int, by_name["c.jpg"]["region"].split(","))
     assert by_name["c.jpg"]["prediction"] == "malign" and x < CELL // 2 and y < CELL // 2
     assert by_name["d.png"]["prediction"] == "malign" and by_name["d.png"]["region"] == ""
+
+
+def test_tiles_come_from_every_kind_of_source_the_agent_holds(tmp_path):
+    """A path, the bytes in memory, and an open file (what the agent holds for a picture over
+    512 MB) all give the same tiles: padding a file cannot turn the regions off."""
+    cells = [media.photo(n) for n in media.BENIGN]
+    path = tmp_path / "collage.jpg"
+    media.collage(cells).save(path, quality=90)
+    from_path = decode_image(path)
+    from_bytes = decode_image(io.BytesIO(path.read_bytes()))
+    with open(path, "rb") as handle:
+        from_handle = decode_image(handle)
+    assert len(from_path.regions) == 9
+    for other in (from_bytes, from_handle):
+        assert other.regions == from_path.regions and np.array_equal(other.region_frames, from_path.region_frames)
+
+
+def test_odd_pictures_decode_with_or_without_tiles(tmp_path):
+    """No picture makes the region path fail: too small, one pixel wide, palette, 16-bit, CMYK."""
+    cases = {
+        "tiny.png": Image.new("RGB", (1, 1)),
+        "line.png": Image.new("RGB", (1, 2000)),
+        "wide.jpg": Image.new("RGB", (6000, 601), (120, 80, 40)),
+        "palette.png": media.photo().resize((1200, 900)).quantize(64),
+        "deep.png": Image.new("I;16", (800, 700), 40000),
+        "cmyk.jpg": media.photo().resize((1000, 800)).convert("CMYK"),
+    }
+    for name, picture in cases.items():
+        picture.save(tmp_path / name)
+        decoded = decode_image(tmp_path / name)
+        assert decoded.region_frames is not None and len(decoded.region_frames) == len(decoded.regions)
+        assert len(decoded.regions) == (9 if min(picture.size) >= 600 else 0), name
