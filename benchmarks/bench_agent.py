@@ -1,6 +1,6 @@
 """The folder agent (`veil run --no-tray`) as a user runs it, measured from outside.
 
-    python benchmarks/bench_agent.py [--files 2000] [--idle-s 60]
+    python benchmarks/bench_agent.py [--files 2000] [--idle-s 60] [--photo-size 1920x1080] [--no-regions]
 
 1. Latency: with the agent idle, one file at a time is written into a watched folder (60 files,
    benign photos and canaries alternating, 1 s apart); latency = the decision's audit-row time
@@ -59,8 +59,24 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--idle-s", type=float, default=60)
+    parser.add_argument("--photo-size", metavar="WxH", help="write the benign photos at this size (JPEG q90) instead of "
+                        "the committed 512-px files: large enough (600 px) for region tiles")
+    parser.add_argument("--no-regions", action="store_true", help="the agent with [model] regions = false")
     args = parser.parse_args()
     photos = [p.read_bytes() for p in child_benign_photos()]
+    if args.photo_size:
+        import io
+
+        from PIL import Image
+
+        size = tuple(int(v) for v in args.photo_size.split("x"))
+
+        def resized(data: bytes) -> bytes:
+            out = io.BytesIO()
+            Image.open(io.BytesIO(data)).convert("RGB").resize(size, Image.Resampling.LANCZOS).save(out, "JPEG", quality=90)
+            return out.getvalue()
+
+        photos = [resized(p) for p in photos]
     canaries = [p.read_bytes() for p in child_flagged_canaries()]
     rng = random.Random(1)
     print(machine_line())
@@ -70,7 +86,7 @@ def main() -> int:
         for folder in folders:
             folder.mkdir()
         data = root / "data"
-        agent = Agent(write_config(root, folders))
+        agent = Agent(write_config(root, folders, extra="[model]\nregions = false\n" if args.no_regions else ""))
         pid = agent.proc.pid
         try:
             time.sleep(3)  # the start-up walk is over
