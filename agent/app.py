@@ -452,8 +452,9 @@ class App:
         profile = self._profile
         actions = ", ".join(f"{kind} {action}" for kind, action in sorted(profile.actions.items()))
         model = self.classifier.model
+        regions = "regions on" if self.config.model.regions else "regions OFF (whole pictures only)"
         return (f"profile {profile.name} (threshold {profile.threshold:.2f}; {actions}); {self.classifier.describe()} "
-                f"sha256 {model.sha256}; watching {self._watch_list()}")
+                f"sha256 {model.sha256}; {regions}; watching {self._watch_list()}")
 
     def _config_line(self) -> str:
         """The config's path and sha256, and a change made while no agent was running, audited."""

@@ -248,7 +248,7 @@ def _for_regions(source: Path | IO[bytes], upright: Image.Image, original: tuple
 
 def _region_views(upright: Image.Image, original: tuple[int, int]) -> tuple[tuple[Region, ...], np.ndarray]:
     """The regions of a decoded still at model size, and where each lies in the original image."""
-    boxes = plan_regions(*upright.size).boxes if min(original) >= MIN_PICTURE_SIDE else ()
+    boxes = plan_regions(*upright.size) if min(original) >= MIN_PICTURE_SIDE else ()
     if not boxes:  # judged for regions, and too small to hold any
         return (), np.empty((0, MODEL_SIZE, MODEL_SIZE, 3), dtype=np.uint8)
     # reduce+nearest: an integer box reduction, then nearest neighbour — antialiased to within 2×,

@@ -31,20 +31,14 @@ class Region:
                       round(self.height * factor_y))
 
 
-@dataclass(frozen=True)
-class RegionPlan:
-    boxes: tuple[Region, ...]
-
-
-def plan_regions(width: int, height: int) -> RegionPlan:
+def plan_regions(width: int, height: int) -> tuple[Region, ...]:
     """Half-width × half-height tiles on a 3×3 grid (overlapping by half): every quadrant, the
     centre, and the middles of the edges, so a picture filling a quarter of the image fills most
     of one tile wherever it sits."""
     if min(width, height) < 2 * MIN_REGION_SIDE:
-        return RegionPlan(())
+        return ()
     w, h = width // 2, height // 2
-    boxes = tuple(Region(x, y, w, h) for y in (0, (height - h) // 2, height - h) for x in (0, (width - w) // 2, width - w))
-    return RegionPlan(boxes)
+    return tuple(Region(x, y, w, h) for y in (0, (height - h) // 2, height - h) for x in (0, (width - w) // 2, width - w))
 
 
 REGION_LEVEL = 0.85  # a region must reach this malign score (or the profile's threshold, if higher)
@@ -122,5 +116,5 @@ def _bounding(boxes: list[Region]) -> Region:
     return Region(left, top, right - left, bottom - top)
 
 
-__all__ = ["MIN_PICTURE_SIDE", "MIN_REGION_SIDE", "MirrorMissing", "Region", "RegionPlan", "RegionScores", "decide_picture", "judge_regions",
+__all__ = ["MIN_PICTURE_SIDE", "MIN_REGION_SIDE", "MirrorMissing", "Region", "RegionScores", "decide_picture", "judge_regions",
            "plan_regions"]

@@ -165,14 +165,13 @@ def classify_prepared(prepared: _Prepared, classifier: FrameClassifier, profile:
     batch = decoded.frames if decoded.region_frames is None else np.concatenate([decoded.frames, decoded.region_frames])
     frame_scores = classifier.classify(batch)  # the whole picture and its regions in one call
     worst = worst_frame(frame_scores[:whole], profile)
-    regions = None
-    if decoded.region_frames is not None:
-        tiles = decoded.region_frames
-        regions = RegionScores(decoded.regions, tuple(frame_scores[whole:]))
+    tiles = decoded.region_frames
+    regions = None if tiles is None else RegionScores(decoded.regions, tuple(frame_scores[whole:]))
 
-        def mirror(indices: list[int]) -> list[Scores]:
-            return classifier.classify(np.ascontiguousarray(tiles[indices][:, :, ::-1]))
-    decision, scores, region = decide_picture(frame_scores[worst], regions, profile, mirror if regions is not None else None)
+    def mirror(indices: list[int]) -> list[Scores]:  # a second view, taken only of the tiles that need one
+        assert tiles is not None
+        return classifier.classify(np.ascontiguousarray(tiles[indices][:, :, ::-1]))
+    decision, scores, region = decide_picture(frame_scores[worst], regions, profile, mirror)
     seconds = prepared.seconds + time.perf_counter() - started
     return ScanResult(
         item.path,

@@ -109,6 +109,11 @@ def test_a_start_row_names_config_policy_model_and_key(watched):
                  f"vault key {fingerprint}", "watching "):
         assert part in detail, (part, detail)
 
+    # a child who turns the region tiles off in the config: said in the next start row
+    config.write_text(config.read_text() + "\n[model]\nregions = false\n")
+    run_veil("run", "--once", "--config", str(config))
+    assert "regions OFF" in _agent_rows(data, "start")[-1]["detail"] and "regions on" in detail
+
 
 # -- the PIN ---------------------------------------------------------------------------------
 
