@@ -23,9 +23,30 @@ from agent.audit import AuditLog, AuditRecord
 from agent.config import ScreenSection
 from agent.outcome import Outcome, action_name
 from agent.policy import Profile, Smoother, decide
-from agent.sources.screen import RegionTracker, ScreenUnavailable, WindowLister, glance, grab, open_capture, to_model_input
+from agent.sources.screen import Box, RegionTracker, ScreenUnavailable, WindowLister, glance, grab, open_capture, to_model_input
 
 log = logging.getLogger(__name__)
+
+COVER_MARGIN = 0.05  # of the covered area's larger side, at least 16 px: edges and frames stay hidden
+WHOLE_COVER_SHARE = 0.5  # a cover over half the monitor covers all of it
+
+
+def cover_box(flagged: list[Box], whole: Box) -> Box:
+    """What to cover for the flagged regions of one sample: the whole monitor when the whole
+    screen is flagged, otherwise the rectangle round the flagged windows or pictures plus a margin
+    (the whole monitor again when that is most of it)."""
+    if not flagged or whole in flagged:
+        return whole
+    left = min(b.left for b in flagged)
+    top = min(b.top for b in flagged)
+    right = max(b.left + b.width for b in flagged)
+    bottom = max(b.top + b.height for b in flagged)
+    margin = max(16, round(COVER_MARGIN * max(right - left, bottom - top)))
+    left, top = max(0, left - margin), max(0, top - margin)
+    right, bottom = min(whole.width, right + margin), min(whole.height, bottom + margin)
+    if (right - left) * (bottom - top) > WHOLE_COVER_SHARE * whole.width * whole.height:
+        return whole
+    return Box(left, top, right - left, bottom - top)
 
 
 def _iso(ts: float) -> str:
@@ -48,6 +69,8 @@ class _Monitor:
     last: tuple[bool, float, str] = (False, 0.0, "")  # the last judged sample: flagged, worst malign, its label
     overlay_glance: np.ndarray | None = None  # what Veil's own cover looks like, to never judge it
     overlay_telling: np.ndarray | None = None  # where the cover differs from what it covers
+    flagged_area: Box | None = None  # the last judged sample's flagged regions, as one rectangle
+    covered: Box | None = None  # what the overlay covers now (monitor coordinates)
 
 
 class ScreenGuard:
@@ -157,9 +180,11 @@ class ScreenGuard:
         scores = self.classifier.classify(batch)
         decisions = [decide(s, profile) for s in scores]
         worst = max(range(len(decisions)), key=lambda i: decisions[i].malign)
-        for box, decision in zip(regions, decisions):
-            if decision.flagged and box != regions[0]:
+        flagged = [box for box, decision in zip(regions, decisions) if decision.flagged]
+        for box in flagged:
+            if box != regions[0]:
                 monitor.tracker.flagged(box)
+        monitor.flagged_area = cover_box(flagged, regions[0]) if flagged else None
         monitor.last = (decisions[worst].flagged, decisions[worst].malign, scores[worst].top)
         log.debug("screen %d: %d regions, worst %.3f (%s) in %s", monitor.number, len(regions), decisions[worst].malign,
                   scores[worst].top, regions[worst])
@@ -177,20 +202,45 @@ class ScreenGuard:
             self._act_start(monitor, monitor.episode, shot, profile)
         elif change == "end":
             self._end_episode(monitor, "content gone")
+        elif monitor.covered is not None and flagged and monitor.flagged_area is not None:
+            self._follow(monitor, shot, profile)
 
     def _act_start(self, monitor: _Monitor, episode: Episode, shot, profile: Profile) -> None:
         action = action_name(profile.actions.get("screen", "blur"), f"profiles.{profile.name}.actions.screen")
         self.on_outcome(Outcome(f"screen:{monitor.number}", "malign", action, f"flagged ({episode.label} {episode.peak:.2f})", "screen"))
         if action != "blur":
             return
+        whole = Box(0, 0, shot.bounds.width, shot.bounds.height)
+        self._cover(monitor, shot, monitor.flagged_area or whole, profile)
+
+    def _follow(self, monitor: _Monitor, shot, profile: Profile) -> None:
+        """The flagged picture is no longer inside the cover (its window was moved or grew): the
+        whole monitor is covered until the episode ends. Following the window instead would leave
+        the picture bare for one sample at each move, which a child dragging it would exploit."""
+        area, covered = monitor.flagged_area, monitor.covered
+        assert area is not None and covered is not None
+        if not covered.contains(area):
+            log.info("screen %d: the flagged picture moved out of its cover; covering the whole monitor", monitor.number)
+            self._cover(monitor, shot, Box(0, 0, shot.bounds.width, shot.bounds.height), profile)
+
+    def _cover(self, monitor: _Monitor, shot, box: Box, profile: Profile) -> None:
+        """Show the overlay over ``box`` (monitor coordinates): a blurred copy of what is there."""
         try:
             if self._overlay is None:
                 self._overlay = Overlay()
                 self._overlay.start()
-            cover = blurred_copy(shot.pixels)
-            monitor.overlay_glance = glance(np.asarray(cover)[:, :, ::-1]).astype(np.int16)  # BGR, as captures are
-            monitor.overlay_telling = np.any(np.abs(glance(shot.pixels).astype(np.int16) - monitor.overlay_glance) > 24, axis=2)
-            self._overlay.show(monitor.number, shot.bounds, cover, f"Veil has covered this screen ({profile.name} profile)")
+            pixels = shot.pixels
+            under = pixels[box.top : box.top + box.height, box.left : box.left + box.width]
+            cover = blurred_copy(under)
+            # what the screen looks like with the cover on, to never judge Veil's own picture
+            seen = pixels.copy()
+            seen[box.top : box.top + box.height, box.left : box.left + box.width, 2::-1] = np.asarray(cover)
+            monitor.overlay_glance = glance(seen).astype(np.int16)
+            monitor.overlay_telling = np.any(np.abs(glance(pixels).astype(np.int16) - monitor.overlay_glance) > 24, axis=2)
+            at = Box(shot.bounds.left + box.left, shot.bounds.top + box.top, box.width, box.height)
+            what = "screen" if (box.width, box.height) == (shot.bounds.width, shot.bounds.height) else "picture"
+            self._overlay.show(monitor.number, at, cover, f"Veil has covered this {what} ({profile.name} profile)")
+            monitor.covered = box
         except OverlayUnavailable as err:
             self._overlay = None
             log.warning("screen %d: cannot blur: %s", monitor.number, err)
@@ -205,6 +255,7 @@ class ScreenGuard:
         if self._overlay is not None and monitor.number in self._overlay.shown:
             self._overlay.hide(monitor.number)
         monitor.overlay_glance = monitor.overlay_telling = None
+        monitor.covered = None
         self.on_outcome(Outcome(f"screen:{monitor.number}", "benign", "none", f"clear; {why}", "screen"))
         if action == "none":
             return  # the profile asks for nothing, not even a row

@@ -116,30 +116,80 @@ def test_nothing_about_the_screen_is_written(tmp_path, xserver):
             assert path.suffix not in (".png", ".jpg", ".bmp", ".ppm"), path
 
 
-def _overlay_sizes(xserver) -> list[str]:
-    """``WxH`` of each visible overlay window, as the X server has it (xdotool)."""
-    found = subprocess.run(["xdotool", "search", "--onlyvisible", "--class", "veil-overlay"], env=xserver.env,
+def _windows_of(xserver, klass: str) -> list[str]:
+    found = subprocess.run(["xdotool", "search", "--onlyvisible", "--class", klass], env=xserver.env,
                            capture_output=True, text=True, timeout=10)
-    sizes = []
-    for window in found.stdout.split():
-        shown = subprocess.run(["xdotool", "getwindowgeometry", window], env=xserver.env, capture_output=True, text=True, timeout=10)
-        sizes += [line.split()[-1] for line in shown.stdout.splitlines() if "Geometry:" in line]
-    return sizes
+    return found.stdout.split()
 
 
-def test_an_overlay_resized_from_outside_covers_the_screen_again(tmp_path, xserver):
-    """``xdotool windowsize`` on the overlay (what a child tries) uncovers the screen for one
+def _overlay_geometries(xserver) -> list[tuple[int, int, int, int]]:
+    """``(x, y, w, h)`` of each visible overlay window, as the X server has it (xdotool)."""
+    geometries = []
+    for window in _windows_of(xserver, "veil-overlay"):
+        shown = subprocess.run(["xdotool", "getwindowgeometry", "--shell", window], env=xserver.env,
+                               capture_output=True, text=True, timeout=10).stdout
+        values = dict(line.split("=", 1) for line in shown.splitlines() if "=" in line)
+        if {"X", "Y", "WIDTH", "HEIGHT"} <= values.keys():
+            geometries.append((int(values["X"]), int(values["Y"]), int(values["WIDTH"]), int(values["HEIGHT"])))
+    return geometries
+
+
+def _covers(outer, left, top, width, height) -> bool:
+    x, y, w, h = outer
+    return x <= left and y <= top and left + width <= x + w and top + height <= y + h
+
+
+WHOLE = (0, 0, 1920, 1080)
+
+
+def test_a_picture_in_a_window_is_covered_not_the_whole_screen(tmp_path, xserver):
+    """The cover is the flagged window plus a margin: the rest of the screen stays usable."""
+    agent = Agent(_config(tmp_path), env=xserver.env)
+    try:
+        viewer = xserver.show("640x480+300+200", CANARY)
+        assert wait_until(lambda: len(_overlay_geometries(xserver)) == 1, 10), xserver.window_classes()
+        [cover] = _overlay_geometries(xserver)
+        assert _covers(cover, 300, 200, 640, 480), cover
+        x, y, w, h = cover
+        assert w * h < 0.5 * 1920 * 1080 and w <= 640 * 1.3 and h <= 480 * 1.3, cover
+        xserver.close(viewer)
+        assert wait_until(lambda: _stays(lambda: xserver.mapped_overlays() == 0, 1.0), 15)
+    finally:
+        agent.stop()
+    assert len(_screen_rows(tmp_path)) == 1
+
+
+def test_dragging_the_flagged_window_out_of_its_cover_covers_the_whole_screen(tmp_path, xserver):
+    """What a child tries: move the window from under the cover. The next sample covers the
+    whole monitor until the picture is gone."""
+    agent = Agent(_config(tmp_path), env=xserver.env)
+    try:
+        viewer = xserver.show("640x480+300+200", CANARY)
+        assert wait_until(lambda: len(_overlay_geometries(xserver)) == 1 and _overlay_geometries(xserver) != [WHOLE], 10)
+        [window] = _windows_of(xserver, "veil-test-viewer")
+        subprocess.run(["xdotool", "windowmove", window, "1200", "560"], env=xserver.env, timeout=10, check=True)
+        assert wait_until(lambda: _overlay_geometries(xserver) == [WHOLE], 5), _overlay_geometries(xserver)
+        assert _stays(lambda: _overlay_geometries(xserver) in ([WHOLE], []), 2.0)
+        xserver.close(viewer)
+        assert wait_until(lambda: _stays(lambda: xserver.mapped_overlays() == 0, 1.0), 15)
+    finally:
+        agent.stop()
+    assert len(_screen_rows(tmp_path)) == 1  # one episode, not one per move
+
+
+def test_an_overlay_resized_from_outside_covers_the_picture_again(tmp_path, xserver):
+    """``xdotool windowsize`` on the overlay (what a child tries) uncovers the picture for one
     sample at most: the overlay re-asserts its geometry and stacking at every sample."""
     agent = Agent(_config(tmp_path), env=xserver.env)
     try:
         viewer = xserver.show("640x480+300+200", CANARY)
-        assert wait_until(lambda: _overlay_sizes(xserver) == ["1920x1080"], 10), _overlay_sizes(xserver)
-        for window in subprocess.run(["xdotool", "search", "--class", "veil-overlay"], env=xserver.env,
-                                     capture_output=True, text=True, timeout=10).stdout.split():
+        assert wait_until(lambda: len(_overlay_geometries(xserver)) == 1, 10)
+        [cover] = _overlay_geometries(xserver)
+        for window in _windows_of(xserver, "veil-overlay"):
             subprocess.run(["xdotool", "windowsize", window, "40", "40"], env=xserver.env, timeout=10)
             subprocess.run(["xdotool", "windowmove", window, "1800", "1000"], env=xserver.env, timeout=10)
-        assert wait_until(lambda: _overlay_sizes(xserver) == ["1920x1080"], 5), _overlay_sizes(xserver)
-        assert wait_until(lambda: _stays(lambda: _overlay_sizes(xserver) in (["1920x1080"], []), 2.0), 5)
+        assert wait_until(lambda: _overlay_geometries(xserver) == [cover], 5), _overlay_geometries(xserver)
+        assert wait_until(lambda: _stays(lambda: _overlay_geometries(xserver) in ([cover], []), 2.0), 5)
         xserver.close(viewer)
     finally:
         agent.stop()

@@ -36,3 +36,18 @@ def test_regions_keep_their_shape_grow_to_model_size_and_stay_inside():
     assert fitted(Box(300, 200, 500, 400), 1920, 1080) == Box(300, 200, 500, 400)  # a window: exactly itself
     box = fitted(Box(1800, 1000, 300, 100), 1920, 1080)
     assert (box.width, box.height) == (300, 224) and box.left + 300 <= 1920 and box.top + 224 <= 1080
+
+
+def test_the_cover_is_the_flagged_windows_plus_a_margin_or_the_whole_monitor():
+    from agent.screen_guard import cover_box
+
+    whole = Box(0, 0, 1920, 1080)
+    window = Box(300, 200, 640, 480)
+    cover = cover_box([window], whole)
+    assert cover.contains(window) and cover != whole
+    assert cover == Box(300 - 32, 200 - 32, 640 + 64, 480 + 64)  # 5 % of the larger side each way
+    assert cover_box([window, whole], whole) == whole  # the whole screen flagged: all of it
+    two = cover_box([window, Box(1500, 700, 300, 300)], whole)
+    assert two == whole  # two windows far apart span most of the screen
+    near_edge = cover_box([Box(0, 0, 300, 300)], whole)
+    assert near_edge == Box(0, 0, 316, 316)  # clipped at the monitor's edge, margin at least 16 px
