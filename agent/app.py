@@ -316,6 +316,16 @@ class App:
         result = verify(self.config.audit_file)
         return f"{self.config.audit_file}: hash chain intact ({result.rows} rows)" if result.ok else f"hash chain BROKEN: {result.problem}"
 
+    def write_report(self, days: float = 7.0) -> Path:
+        """The last ``days`` as a page in the data dir (``veil report``'s page); its path."""
+        from agent.report import build_report
+        from agent.report_html import render_html
+
+        now = time.time()
+        page = self.config.data_path / "report.html"
+        page.write_text(render_html(build_report(self.config, now - days * 86400, now)), encoding="utf-8")
+        return page
+
     def startup_line(self) -> str:
         return f"protecting with profile {self._profile.name}; {self.classifier.describe()}; {self.classifier.choice.reason}; " \
                f"watching {self._watch_list()}; {self._screen_line}"

@@ -23,7 +23,8 @@ fi
 # What each tool is for: node/npm the converter's reference (nsfwjs under Node); ffmpeg/ffprobe
 # the independent check of video outputs; Xvfb a real X server for screen, overlay and tray;
 # x11-utils the X server's window list; trayer a real system tray; xdotool real clicks and keys;
-# systemd-analyze and desktop-file-validate check the installers' unit and desktop entry.
+# systemd-analyze and desktop-file-validate check the installers' unit and desktop entry;
+# chromium renders the report page.
 need_os=()
 command -v node >/dev/null || need_os+=(nodejs)
 command -v npm >/dev/null || need_os+=(npm)
@@ -34,6 +35,7 @@ command -v trayer >/dev/null || need_os+=(trayer)
 command -v xdotool >/dev/null || need_os+=(xdotool)
 command -v systemd-analyze >/dev/null || need_os+=(systemd)
 command -v desktop-file-validate >/dev/null || need_os+=(desktop-file-utils)
+command -v chromium >/dev/null || need_os+=(chromium)  # the report page, opened in a real browser (Playwright drives it)
 command -v strace >/dev/null || need_os+=(strace)  # the privacy test traces every socket the agent opens
 "$PYTHON" -c "import tkinter" 2>/dev/null || need_os+=(python3-tk)  # the overlay and tray windows
 # A venv left by another Python (or a half-made one) is made again rather than trusted; Debian's
@@ -61,7 +63,7 @@ fi
 .venv-test/bin/mypy
 
 export VEIL_REQUIRE_BACKENDS=litert,tflite_runtime,tensorflow
-export VEIL_REQUIRE_TOOLS=ffmpeg,ffprobe,xvfb,xwininfo,trayer,xdotool,node,npm,systemd-analyze,desktop-file-validate
+export VEIL_REQUIRE_TOOLS=ffmpeg,ffprobe,xvfb,xwininfo,trayer,xdotool,node,npm,systemd-analyze,desktop-file-validate,chromium
 started=$(date +%s)
 status=0
 # -rfEs: failures, errors and the reason for every skip in the summary (under CI=true a skip fails anyway).

@@ -95,6 +95,12 @@ def _parser() -> argparse.ArgumentParser:
     uninstall = sub.add_parser("uninstall", help="remove the autostart entries (asks for the PIN when one is set)")
     uninstall.add_argument("--config", type=Path)
 
+    report = sub.add_parser("report", help="a page of what Veil did: protection over time, blocked items, quarantine")
+    report.add_argument("-o", "--output", type=Path, help="write it there (default: stdout)")
+    report.add_argument("--since", default="7d", help="the period: 7d, 24h, 90m, a date (2026-11-01), or all (default 7d)")
+    report.add_argument("--format", choices=("html", "json"), default="html")
+    report.add_argument("--config", type=Path)
+
     doctor = sub.add_parser("doctor", help="report model, runtime, accelerator, latency and display")
     doctor.add_argument("--config", type=Path, help="config file (default: the user config, else built-in defaults)")
     doctor.add_argument("--format", choices=("text", "json"), default="text")
@@ -110,6 +116,7 @@ _COMMANDS = {
     "install": ("setup", "cmd_install"),
     "uninstall": ("setup", "cmd_install"),
     "pin": ("vault", "cmd_pin"),
+    "report": ("report", "cmd_report"),
     "quarantine": ("vault", "cmd_quarantine"),
     "run": ("run", "cmd_run"),
     "scan": ("scan", "cmd_scan"),

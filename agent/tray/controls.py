@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import webbrowser
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -43,8 +44,10 @@ class Prompts(Protocol):
 
 
 class Controls:
-    def __init__(self, app: AgentFacade, prompts: Prompts, quit: Callable[[str], None], about: Callable[[], list[str]]):
+    def __init__(self, app: AgentFacade, prompts: Prompts, quit: Callable[[str], None], about: Callable[[], list[str]],
+                 open_page: Callable[[str], bool] = webbrowser.open):
         self.app = app
+        self.open_page = open_page  # the default browser (a test passes its own)
         self.prompts = prompts
         self._quit = quit
         self._about = about
@@ -70,6 +73,9 @@ class Controls:
 
     def open_audit_log(self) -> None:
         self._in_background(self._open_audit_log)
+
+    def open_report(self) -> None:
+        self._in_background(self._open_report)
 
     def about(self) -> None:
         self._in_background(lambda: self.prompts.show_text("About Veil", self._about()))
@@ -168,6 +174,12 @@ class Controls:
         rows = self.app.audit_tail(200)
         lines = [self.app.audit_check(), ""] + [readable(row) for row in reversed(rows)]
         self.prompts.show_text("Veil — audit log (newest first)", lines)
+
+    def _open_report(self) -> None:
+        """The last week's page, written to the data dir and opened in the default browser."""
+        page = self.app.write_report()
+        if not self.open_page(page.as_uri()):
+            self.prompts.tell(f"The report is in {page}; no web browser could be opened here.")
 
     def _quit_with_pin(self) -> None:
         granted = self._authorised("quit Veil")

@@ -85,6 +85,7 @@ def build_menu(status: Status, controls: Any, home: str = "") -> list[MenuEntry]
         MenuEntry("Scan a folder…", controls.scan_folder, separator_before=True),
         MenuEntry("Open quarantine…", controls.open_quarantine),
         MenuEntry("Open audit log…", controls.open_audit_log),
+        MenuEntry("Open report…", controls.open_report),
         MenuEntry("About Veil…", controls.about),
         MenuEntry("Quit Veil", controls.quit, separator_before=True),
     ]

@@ -253,6 +253,15 @@ def test_blocked_file_turns_the_icon_red_and_restore_from_the_quarantine_window(
                                         for c in w.winfo_children() if c.winfo_class() == "Text").get("1.0", "end"))
     assert text.startswith(f"{data / 'audit' / 'audit.csv'}: hash chain intact (") and "restored from vault entry" in text
 
+    # the week's report, written to the data dir and handed to the default browser (here, a recorder)
+    opened: list[str] = []
+    running.tray.controls.open_page = lambda url: opened.append(url) or True
+    choose(desktop, running, "Open report…")
+    assert wait_until(lambda: opened == [(data / "report.html").as_uri()], 15), opened
+    page = (data / "report.html").read_text()
+    assert "The audit log is intact" in page and "The quarantine is empty." in page  # restored above
+    assert 'id="mark-blocked-0"' in page and 'id="mark-blocked-1"' not in page  # one flagged file, today
+
 
 def test_veil_run_without_a_tray_says_so_once_docks_when_one_appears_and_a_kill_leaves_a_gap(tmp_path):
     server = XServer("1280x800")
