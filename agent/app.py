@@ -96,7 +96,20 @@ class App:
             self.lock.release()
             raise
         self.started = True
+        self.notifier.start()
         return self.startup_line()
+
+    def _notifier(self):
+        """Desktop notifications for the running agent (none for ``--once``: nobody is told twice)."""
+        from agent.notify import Notifier, system_backend
+
+        if self.once or not self.config.notify.enabled:
+            self._notify_line = "notifications: off"
+            return Notifier(self.config.notify, None)
+        backend, why = system_backend()
+        notifier = Notifier(self.config.notify, backend)
+        self._notify_line = notifier.state + (f" ({why})" if why else "")
+        return notifier
 
     def _open(self, data: Path) -> None:
         make_private(data, walk=False)
@@ -132,6 +145,8 @@ class App:
                         for w in self.config.watch]
         # Every decided file and screen episode goes to these sinks (agent/outcome.py): one line to add a consumer.
         self.outcomes = Fanout([self.counters])
+        self.notifier = self._notifier()
+        self.outcomes.add(self.notifier.outcome)
         self.actions = FileActions(self.audit, self.vault, self.classifier.model.name, "folder", log_benign=self.config.audit.log_benign,
                                    on_standin=self.state.add_standin, warn=log.warning)
         self.decider = FileDecider(self.classifier, self.state, self.actions, lambda: self._profile, ignored,
@@ -192,6 +207,9 @@ class App:
             self.screen = ScreenGuard(self.config.screen, self.decider.classifier, lambda: self._profile, self.audit,
                                       self.classifier.model.name, on_outcome=self.outcomes, paused=lambda: self.paused)
             self._screen_line = self.screen.start()
+            if self._screen_line.startswith("screen: unavailable"):
+                why = self._screen_line.removeprefix("screen: unavailable (").removesuffix(")")
+                self.notifier.trouble(f"Screen protection is off here: {why}")
 
     def _start_loops(self) -> None:
         self._last_tick = self._last_beat = self._last_audit_beat = time.monotonic()
@@ -223,6 +241,7 @@ class App:
         if not self.once:
             self.state.put(stopped_at=str(time.time()), stop_reason=reason)
         decided = self.counters.decided
+        self.notifier.stop()
         self._agent_row("stop", f"{reason}; {decided} file{'' if decided == 1 else 's'} decided, {self.counters.flagged} flagged"
                                 + (f", {len(left)} left for the next start" if left else ""))
         self.state.close()
@@ -328,7 +347,7 @@ class App:
 
     def startup_line(self) -> str:
         return f"protecting with profile {self._profile.name}; {self.classifier.describe()}; {self.classifier.choice.reason}; " \
-               f"watching {self._watch_list()}; {self._screen_line}"
+               f"watching {self._watch_list()}; {self._screen_line}; {self._notify_line}"
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Until nothing is pending, queued or in hand (for --once and tests)."""
@@ -353,6 +372,7 @@ class App:
             f"State: {status.state}, profile {status.profile}",
             f"Watching: {self._watch_list()}",
             f"Screen: {self._screen_line.removeprefix('screen: ')}",
+            f"Notifications: {self._notify_line.removeprefix('notifications: ')}",
             f"Model: {self.classifier.describe()}",
             f"Accelerator: {self.classifier.choice.reason}",
             f"Since start: {status.decided} file{'' if status.decided == 1 else 's'} decided, {status.flagged} flagged, "
@@ -396,6 +416,7 @@ class App:
                 return
             self._last_storage_trouble = message
         log.error(message)
+        self.notifier.trouble(f"Veil cannot keep its records: {message}")
 
     def _request_reconcile(self, reason: str) -> None:
         self.reconciler.request(reason)

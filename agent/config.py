@@ -80,6 +80,12 @@ class QuarantineSection:
 
 
 @dataclass(frozen=True)
+class NotifySection:
+    enabled: bool = True
+    min_interval_s: float = 30.0  # at most one desktop notification this often; a burst becomes one summary
+
+
+@dataclass(frozen=True)
 class Config:
     agent: AgentSection = field(default_factory=AgentSection)
     model: ModelSection = field(default_factory=ModelSection)
@@ -88,6 +94,7 @@ class Config:
     screen: ScreenSection = field(default_factory=ScreenSection)
     audit: AuditSection = field(default_factory=AuditSection)
     quarantine: QuarantineSection = field(default_factory=QuarantineSection)
+    notify: NotifySection = field(default_factory=NotifySection)
     source: Path | None = field(default=None, compare=False)  # None for built-in defaults
 
     @property
@@ -192,7 +199,7 @@ def _profiles(raw: Any) -> dict[str, Profile]:
 
 def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
     """Validate a parsed TOML document."""
-    _check_keys(raw, {"agent", "model", "profiles", "watch", "screen", "audit", "quarantine"}, "config")
+    _check_keys(raw, {"agent", "model", "profiles", "watch", "screen", "audit", "quarantine", "notify"}, "config")
     agent = _table(raw.get("agent", {}), AgentSection, "agent")
     _positive(agent.stalled_download_s, "agent.stalled_download_s")
     if agent.stalled_download_s > MAX_STALLED_DOWNLOAD_S:  # else a download name would be a hiding place again
@@ -221,7 +228,9 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
     _positive(audit.heartbeat_min, "audit.heartbeat_min")
     quarantine = _table(raw.get("quarantine", {}), QuarantineSection, "quarantine")
     _positive(quarantine.retention_days, "quarantine.retention_days", allow_zero=True)
-    config = Config(agent, model, profiles, watch, screen, audit, quarantine, source)
+    notify = _table(raw.get("notify", {}), NotifySection, "notify")
+    _positive(notify.min_interval_s, "notify.min_interval_s", allow_zero=True)
+    config = Config(agent, model, profiles, watch, screen, audit, quarantine, notify, source)
     check_own_folders(config)
     return config
 

@@ -35,6 +35,7 @@ command -v trayer >/dev/null || need_os+=(trayer)
 command -v xdotool >/dev/null || need_os+=(xdotool)
 command -v systemd-analyze >/dev/null || need_os+=(systemd)
 command -v desktop-file-validate >/dev/null || need_os+=(desktop-file-utils)
+command -v dbus-daemon >/dev/null || need_os+=(dbus)  # a real session bus for desktop notifications
 command -v chromium >/dev/null || need_os+=(chromium)  # the report page, opened in a real browser (Playwright drives it)
 command -v strace >/dev/null || need_os+=(strace)  # the privacy test traces every socket the agent opens
 "$PYTHON" -c "import tkinter" 2>/dev/null || need_os+=(python3-tk)  # the overlay and tray windows
@@ -63,7 +64,7 @@ fi
 .venv-test/bin/mypy
 
 export VEIL_REQUIRE_BACKENDS=litert,tflite_runtime,tensorflow
-export VEIL_REQUIRE_TOOLS=ffmpeg,ffprobe,xvfb,xwininfo,trayer,xdotool,node,npm,systemd-analyze,desktop-file-validate,chromium
+export VEIL_REQUIRE_TOOLS=ffmpeg,ffprobe,xvfb,xwininfo,trayer,xdotool,node,npm,systemd-analyze,desktop-file-validate,chromium,dbus-daemon
 started=$(date +%s)
 status=0
 # -rfEs: failures, errors and the reason for every skip in the summary (under CI=true a skip fails anyway).
