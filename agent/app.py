@@ -42,6 +42,7 @@ from agent.loops import ConfigWatch, Every, Intervals, Loop, Reconciler, RetryLa
 from agent.outcome import Fanout, Outcome
 from agent.pipeline import Pipeline
 from agent.policy import Profile
+from agent.setup_flow import SetupChoice, current_choice
 from agent.sources.folder import FolderWatcher, WatchedFolder, WatchNotices
 from agent.state import StateDB
 from agent.vault import Entry, Vault, VaultError
@@ -291,6 +292,7 @@ class App:
             last_flag_at=tally.last_flag_at,
             failure=self.pipeline.failed or "",
             trouble="; ".join(filter(None, (self._key_trouble, self._pin_advice, self.retries.trouble()))),
+            pin_set=self.controls.pin_set,
         )
 
     @property
@@ -344,6 +346,32 @@ class App:
         page = self.config.data_path / "report.html"
         page.write_text(render_html(build_report(self.config, now - days * 86400, now)), encoding="utf-8")
         return page
+
+    def setup_choice(self) -> tuple[SetupChoice, dict[str, str]]:
+        """What the setup window starts from, and each profile in a few words."""
+        from agent.setup_flow import profile_words
+
+        return current_choice(self.config), {name: profile_words(p) for name, p in self.config.profiles.items()}
+
+    def apply_setup(self, choice: SetupChoice, current_pin: str | None) -> str:
+        """The tray's setup: PIN, config file (comments kept) and audit row; the profile at once.
+        Returns what to tell the parent ("saved…", or the problem in one line)."""
+        from agent.config import ConfigError
+        from agent.dirs import user_config_file
+        from agent.setup_flow import apply_setup
+        from agent.vault import PinError
+
+        path = self.config.source or user_config_file()
+        try:
+            apply_setup(path, choice, self.controls, current_pin, by="tray")
+        except (ConfigError, PinError, OSError) as err:
+            return str(err).removeprefix(f"{path}: ")
+        if choice.profile != self._profile.name:
+            self.set_profile(choice.profile, by="setup from the tray")
+        said = f"saved to {path}."
+        if choice.folders != current_choice(self.config).folders or choice.screen != self.config.screen.enabled:
+            said += " The folders and the screen setting take effect when Veil next starts."
+        return said
 
     def startup_line(self) -> str:
         return f"protecting with profile {self._profile.name}; {self.classifier.describe()}; {self.classifier.choice.reason}; " \

@@ -93,6 +93,10 @@ class ParentControls:
         self._row("config", detail)
         return detail
 
+    def note_config(self, detail: str) -> None:
+        """A settings change made through Veil (``veil setup``, the tray's setup window), on record."""
+        self._row("config", detail)
+
     def refuse_if_locked(self, purpose: str) -> None:
         """PinError (audited) while the key file cannot be trusted: nothing PIN-gated is done then."""
         trouble = self.vault.keyring.trouble()

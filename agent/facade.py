@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from agent.policy import Profile
+from agent.setup_flow import SetupChoice
 
 AgentState = Literal["protecting", "paused", "failed"]
 
@@ -30,6 +31,7 @@ class Status:
     last_flag_at: float | None = None  # when something was last blocked (file or screen)
     failure: str = ""  # why the workers gave up, if they did
     trouble: str = ""  # files that could not be handled yet, in words
+    pin_set: bool = True  # False: anyone at the keyboard can pause, quit or change Veil (first run)
 
 
 class AgentFacade(Protocol):
@@ -63,5 +65,9 @@ class AgentFacade(Protocol):
     def audit_check(self) -> str: ...
 
     def write_report(self, days: float = 7.0) -> Path: ...
+
+    def setup_choice(self) -> tuple[SetupChoice, dict[str, str]]: ...
+
+    def apply_setup(self, choice: SetupChoice, current_pin: str | None) -> str: ...
 
     def about(self) -> list[str]: ...

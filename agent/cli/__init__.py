@@ -95,6 +95,13 @@ def _parser() -> argparse.ArgumentParser:
     uninstall = sub.add_parser("uninstall", help="remove the autostart entries (asks for the PIN when one is set)")
     uninstall.add_argument("--config", type=Path)
 
+    setup = sub.add_parser("setup", help="first-run setup: PIN, profile, watched folders, screen (asks at a terminal)")
+    setup.add_argument("--profile", help="the active profile")
+    setup.add_argument("--watch", action="append", metavar="FOLDER", help="a folder to watch (repeat for more; replaces the list)")
+    setup.add_argument("--screen", choices=("on", "off"), help="screen protection")
+    setup.add_argument("--new-pin", action="store_true", help="also change the PIN (asks twice, or reads VEIL_NEW_PIN)")
+    setup.add_argument("--config", type=Path, help="the config file to write (default: the user config file)")
+
     report = sub.add_parser("report", help="a page of what Veil did: protection over time, blocked items, quarantine")
     report.add_argument("-o", "--output", type=Path, help="write it there (default: stdout)")
     report.add_argument("--since", default="7d", help="the period: 7d, 24h, 90m, a date (2026-11-01), or all (default 7d)")
@@ -117,6 +124,7 @@ _COMMANDS = {
     "uninstall": ("setup", "cmd_install"),
     "pin": ("vault", "cmd_pin"),
     "report": ("report", "cmd_report"),
+    "setup": ("first_run", "cmd_setup"),
     "quarantine": ("vault", "cmd_quarantine"),
     "run": ("run", "cmd_run"),
     "scan": ("scan", "cmd_scan"),

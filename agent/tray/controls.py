@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from agent.audit import readable
 from agent.facade import AgentFacade
+from agent.setup_flow import SetupChoice
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,10 @@ class Prompts(Protocol):
         the unlocked key is dropped with it."""
 
     def show_text(self, title: str, lines: list[str]) -> None: ...
+
+    def show_setup(self, choice: SetupChoice, profiles: dict[str, str], pin_set: bool,
+                   save: Callable[[SetupChoice], str]) -> None:
+        """The setup window; ``save(choice)`` returns "saved…" or the problem in one line."""
 
     def tell(self, message: str) -> None: ...
 
@@ -74,6 +79,9 @@ class Controls:
     def open_audit_log(self) -> None:
         self._in_background(self._open_audit_log)
 
+    def setup(self) -> None:
+        self._in_background(self._setup)
+
     def open_report(self) -> None:
         self._in_background(self._open_report)
 
@@ -108,20 +116,20 @@ class Controls:
         self._thread = threading.Thread(target=run, name="veil-tray-action", daemon=True)
         self._thread.start()
 
-    def _authorised(self, purpose: str) -> tuple[Any, str] | None:
-        """(the vault's private key, how it was authorised) once the PIN is proven; None if the
-        user cancelled. Without a PIN set there is nothing to ask."""
+    def _authorised(self, purpose: str) -> tuple[Any, str, str | None] | None:
+        """(the vault's private key, how it was authorised, the PIN) once the PIN is proven; None
+        if the user cancelled. Without a PIN set there is nothing to ask."""
         from agent.vault import PinError
 
         if not self.app.pin_set:
-            return self.app.unlock(None, purpose), "from the tray (no PIN set)"
+            return self.app.unlock(None, purpose), "from the tray (no PIN set)", None
         problem = ""
         while True:
             pin = self.prompts.ask_pin(purpose, problem)
             if pin is None:
                 return None
             try:
-                return self.app.unlock(pin, f"tray: {purpose}"), "from the tray with the PIN"
+                return self.app.unlock(pin, f"tray: {purpose}"), "from the tray with the PIN", pin
             except PinError as err:
                 problem = str(err)
 
@@ -174,6 +182,18 @@ class Controls:
         rows = self.app.audit_tail(200)
         lines = [self.app.audit_check(), ""] + [readable(row) for row in reversed(rows)]
         self.prompts.show_text("Veil — audit log (newest first)", lines)
+
+    def _setup(self) -> None:
+        """The setup window; with a PIN set, only after it is given (kept until the window saves,
+        as setting a new PIN needs the current one)."""
+        current_pin = None
+        if self.app.pin_set:
+            granted = self._authorised("change Veil's settings or PIN")
+            if granted is None:
+                return
+            current_pin = granted[2]
+        choice, profiles = self.app.setup_choice()
+        self.prompts.show_setup(choice, profiles, self.app.pin_set, lambda chosen: self.app.apply_setup(chosen, current_pin))
 
     def _open_report(self) -> None:
         """The last week's page, written to the data dir and opened in the default browser."""

@@ -4,7 +4,7 @@ notice, and the pop-up menu for trays that cannot show menus themselves (plain X
 
 Every window is made and touched in the tray's own Tk thread (agent/ui.py); the asking thread
 waits for the answer. Window classes (``WM_CLASS``) start with ``veil-`` so tests and window
-rules can find them: ``veil-pin``, ``veil-quarantine``, ``veil-text``, ``veil-note``.
+rules can find them: ``veil-pin``, ``veil-setup``, ``veil-quarantine``, ``veil-text``, ``veil-note``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agent.setup_flow import SetupChoice
 from agent.tray.menu import MenuEntry
 from agent.ui import TkThread, UiUnavailable
 
@@ -198,6 +199,114 @@ class TkPrompts:
             tk.Button(buttons, text="Restore", width=10, command=restore_selected).pack(side="left", padx=4)
             tk.Button(buttons, text="Close", width=10, command=window.destroy).pack(side="left", padx=4)
             self._centre(window)
+
+        self._show(lambda: build(lambda _value: None))
+
+    def show_setup(self, choice: SetupChoice, profiles: dict[str, str], pin_set: bool,
+                   save: Callable[[SetupChoice], str]) -> None:
+        """The setup window: a new PIN (twice), the profile, the watched folders (added with the
+        folder chooser) and screen protection. ``save`` runs off the Tk thread and returns what
+        to say: "saved…" closes the window, anything else is shown in it as the problem."""
+        def build(_finish: Callable[[Any], None]) -> None:
+            tk = self.ui.tk
+            window = self._window("veil-setup", "Set up Veil")
+            window.resizable(False, False)
+            top = tk.Frame(window, padx=16)
+            top.pack(fill="x", pady=(12, 0))
+            tk.Label(top, text="Veil's settings" if pin_set else "Welcome to Veil", font=("TkDefaultFont", 14, "bold")).pack(anchor="w")
+            intro = ("Choose how Veil protects this computer. The PIN guards pausing, quitting, restoring files "
+                     "and these settings: until one is set, anyone at the keyboard can change them.")
+            tk.Label(top, text=intro, wraplength=600, justify="left").pack(anchor="w", pady=(4, 0))
+            body = tk.Frame(window, padx=16, pady=12)
+            body.pack(fill="both")
+            pin_label = "New PIN (empty keeps the PIN)" if pin_set else "PIN (at least 6 characters)"
+            tk.Label(body, text=pin_label).grid(row=1, column=0, sticky="w")
+            first = tk.Entry(body, show="•", width=24)
+            first.grid(row=1, column=1, columnspan=2, sticky="w", pady=2)
+            tk.Label(body, text="PIN again").grid(row=2, column=0, sticky="w")
+            again = tk.Entry(body, show="•", width=24)
+            again.grid(row=2, column=1, columnspan=2, sticky="w", pady=2)
+
+            tk.Label(body, text="Profile").grid(row=3, column=0, sticky="nw", pady=(10, 0))
+            profile = tk.StringVar(window, value=choice.profile)
+            column = tk.Frame(body)
+            column.grid(row=3, column=1, columnspan=2, sticky="w", pady=(10, 0))
+            for name, about in profiles.items():
+                tk.Radiobutton(column, text=f"{name}: {about}", variable=profile, value=name, anchor="w").pack(fill="x")
+
+            tk.Label(body, text="Watched folders").grid(row=4, column=0, sticky="nw", pady=(10, 0))
+            folders = tk.Listbox(body, width=60, height=5, selectmode="browse")
+            for folder in choice.folders:
+                folders.insert("end", folder)
+            folders.grid(row=4, column=1, sticky="w", pady=(10, 0))
+            side = tk.Frame(body)
+            side.grid(row=4, column=2, sticky="n", padx=(6, 0), pady=(10, 0))
+
+            def add_folder() -> None:
+                from tkinter import filedialog
+
+                self._focus_when_shown(".__tk_choosedir")
+                try:
+                    chosen = filedialog.askdirectory(parent=window, title="Veil — a folder to watch", mustexist=True)
+                except tk.TclError:
+                    return  # the tray closed the chooser under it
+                if chosen and chosen not in folders.get(0, "end"):
+                    folders.insert("end", chosen)
+
+            def remove_folder() -> None:
+                for index in reversed(folders.curselection()):
+                    folders.delete(index)
+
+            tk.Button(side, text="Add…", width=8, command=add_folder).pack(pady=(0, 4))
+            tk.Button(side, text="Remove", width=8, command=remove_folder).pack()
+
+            screen = tk.BooleanVar(window, value=choice.screen)
+            tk.Checkbutton(body, text="Also protect the screen (blur pictures as they appear)", variable=screen,
+                           anchor="w").grid(row=5, column=0, columnspan=3, sticky="w", pady=(10, 0))
+            note = tk.Label(body, text="", fg="#b00020", wraplength=440, justify="left")
+            note.grid(row=6, column=0, columnspan=3, sticky="w", pady=(8, 0))
+            buttons = tk.Frame(window)
+            buttons.pack(pady=(0, 12))
+
+            def done() -> None:
+                from agent.setup_flow import pin_problem
+
+                pin = first.get()
+                problem = pin_problem(pin, again.get()) if pin or again.get() or not pin_set else ""
+                if not folders.size():
+                    problem = problem or "Add at least one folder to watch."
+                if problem:
+                    note.configure(text=problem[0].upper() + problem[1:] + ("" if problem.endswith(".") else "."))
+                    return
+                chosen = SetupChoice(profile.get(), tuple(folders.get(0, "end")), bool(screen.get()), pin or None)
+                note.configure(text="Saving…", fg="#333333")
+                save_button.configure(state="disabled")
+
+                def work() -> None:  # PIN hashing and file writes off the Tk thread
+                    said = save(chosen)
+                    self._show(lambda: finished(said))
+
+                threading.Thread(target=work, name="veil-tray-setup", daemon=True).start()
+
+            def finished(said: str) -> None:
+                if not window.winfo_exists():
+                    return
+                if said.startswith("saved"):
+                    window.destroy()
+                    self.tell(said[0].upper() + said[1:])
+                else:
+                    note.configure(text=said, fg="#b00020")
+                    save_button.configure(state="normal")
+
+            save_button = tk.Button(buttons, text="Save", width=10, command=done, default="active")
+            save_button.pack(side="left", padx=4)
+            tk.Button(buttons, text="Cancel", width=10, command=window.destroy).pack(side="left", padx=4)
+            window.bind("<Return>", lambda _event: done())
+            window.bind("<Escape>", lambda _event: window.destroy())
+            self._centre(window)
+            window.lift()
+            window.bind("<Map>", lambda event: first.focus_force() if event.widget is window else None)
+            first.focus_force()
 
         self._show(lambda: build(lambda _value: None))
 

@@ -86,12 +86,13 @@ def _constant(value: bool) -> Callable[[Any], bool]:
 
 class TrayIcon:
     def __init__(self, app: AgentFacade, quit: Callable[[str], None], about: Callable[[], list[str]],
-                 say: Callable[[str], None] = lambda line: None):
+                 say: Callable[[str], None] = lambda line: None, first_run: bool = True):
         self.app = app
         self.say = say
         self.ui = TkThread("veil-tray")
         self.prompts = TkPrompts(self.ui)
         self.controls = Controls(app, self.prompts, quit, about)
+        self.first_run = first_run  # open the setup window at start when no PIN is set
         self._menu_labels: list[str] = []
 
     def run(self, stop: threading.Event) -> None:
@@ -125,6 +126,12 @@ class TrayIcon:
     def _entries(self) -> list[MenuEntry]:
         return build_menu(self.app.status(), self.controls, home=os.path.expanduser("~"))
 
+    def _first_run(self) -> None:
+        """No PIN yet: the setup window opens by itself, once per start (the icon stays blue and
+        its title asks for a PIN until one is set)."""
+        if not self.app.pin_set and self.first_run:
+            self.controls.setup()
+
     def _on_click(self, x: int, y: int) -> None:
         self.prompts.popup(self._entries(), x, y)
 
@@ -145,6 +152,7 @@ class TrayIcon:
         finally:
             host.close()
         self.say("tray: icon shown (X11 system tray)")
+        self._first_run()
         XembedIcon(ICON_NAME, self._look, state_icon, self._on_click).run(stop)  # docks again if the tray restarts
 
     # -- pystray: Windows, macOS, AppIndicator ---------------------------------------------
@@ -169,6 +177,7 @@ class TrayIcon:
                 icon.stop()
 
         self.say(f"tray: icon shown (pystray {pystray.Icon.__module__.rsplit('._', 1)[-1]})")
+        self._first_run()
         icon.run(follow_state)  # the platform's loop; on macOS this must be the main thread
 
     def _refresh_native_menu(self, icon: Any) -> None:

@@ -1,18 +1,19 @@
 """The tray icon's pictures, drawn (no image files to ship or lose): a shield whose colour and
 mark say the state at a glance, also for people who cannot tell red from green (the mark differs
-too: a tick, two bars, a cross, an exclamation mark)."""
+too: a tick, two bars, a cross, an exclamation mark, an open padlock)."""
 
 from __future__ import annotations
 
 from PIL import Image, ImageDraw
 
-STATES = ("protecting", "paused", "blocked", "error")
+STATES = ("protecting", "paused", "blocked", "error", "unlocked")
 
 STATE_COLOURS: dict[str, tuple[int, int, int]] = {
     "protecting": (46, 158, 79),  # green
     "paused": (224, 168, 0),  # amber
     "blocked": (214, 58, 47),  # red
     "error": (122, 122, 122),  # grey
+    "unlocked": (48, 99, 178),  # blue, with an open padlock: protecting, but no PIN guards the controls
 }
 
 
@@ -36,6 +37,9 @@ def state_icon(state: str, size: int = 64) -> Image.Image:
     elif state == "blocked":
         draw.line([(0.35 * s, 0.30 * s), (0.65 * s, 0.62 * s)], fill=white, width=width)
         draw.line([(0.65 * s, 0.30 * s), (0.35 * s, 0.62 * s)], fill=white, width=width)
+    elif state == "unlocked":
+        draw.rectangle([0.34 * s, 0.44 * s, 0.66 * s, 0.68 * s], fill=white)  # the padlock's body
+        draw.arc([0.38 * s, 0.20 * s, 0.62 * s, 0.52 * s], 180, 330, fill=white, width=int(0.06 * s))  # its shackle, open
     else:
         draw.rectangle([0.455 * s, 0.26 * s, 0.545 * s, 0.54 * s], fill=white)
         draw.rectangle([0.455 * s, 0.60 * s, 0.545 * s, 0.69 * s], fill=white)

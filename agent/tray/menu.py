@@ -34,6 +34,8 @@ def tray_state(status: Status, now: float | None = None) -> str:
         return "error"  # some files are not protected yet: the parent should look
     if status.last_flag_at and now - status.last_flag_at < BLOCKED_SHOW_S:
         return "blocked"
+    if not status.pin_set:
+        return "unlocked"  # protecting, but anyone at the keyboard can switch it off
     return "protecting"
 
 
@@ -52,6 +54,8 @@ def tray_title(status: Status, state: str) -> str:
         return f"Veil — not protecting: {status.failure} ({profile})"
     if state == "error":
         return f"Veil — trouble: {status.trouble or 'error'} ({profile})"
+    if state == "unlocked":
+        return "Veil — set a PIN to lock the controls"
     return f"Veil — protecting ({profile})"
 
 
@@ -82,6 +86,8 @@ def build_menu(status: Status, controls: Any, home: str = "") -> list[MenuEntry]
             MenuEntry(name, _choosing(controls, name), checked=name == status.profile)
             for name in status.profiles
         ]),
+        MenuEntry("Set up Veil…", controls.setup, separator_before=True),
+        *([MenuEntry("Change PIN…", controls.setup)] if status.pin_set else []),
         MenuEntry("Scan a folder…", controls.scan_folder, separator_before=True),
         MenuEntry("Open quarantine…", controls.open_quarantine),
         MenuEntry("Open audit log…", controls.open_audit_log),

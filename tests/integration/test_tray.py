@@ -275,7 +275,10 @@ def test_veil_run_without_a_tray_says_so_once_docks_when_one_appears_and_a_kill_
             assert wait_until(lambda: any(line.startswith("veil: tray: unavailable (no system tray") for line in agent.lines), 15)
             server.start_tray_host()
             assert wait_until(lambda: (icon := server.tray_icon()) is not None and icon.docked, 20), agent.lines
-            assert wait_until(lambda: title(server) == "Veil — protecting (child)", 5)
+            # no PIN yet: the icon asks for one, and the setup window opens by itself
+            assert wait_until(lambda: title(server) == "Veil — set a PIN to lock the controls", 5)
+            assert wait_until(lambda: icon_state(server) == "unlocked", 5)
+            assert wait_until(lambda: server.mapped("veil-setup") == 1, 10)
             assert sum("tray: unavailable" in line for line in agent.lines) == 1
             assert agent.proc.poll() is None
         finally:
@@ -385,3 +388,115 @@ def test_the_quarantine_window_closes_when_idle_and_drops_the_key(desktop):
         assert wait_until(lambda: desktop.mapped("veil-quarantine") == 0, 5)
     finally:
         ui.stop()
+
+
+def _setup_window(tray: RunningTray):
+    return next(w for w in tray.tray.ui.root.winfo_children() if w.winfo_class() == "veil-setup")
+
+
+def _widgets(window, kind: str) -> list:
+    found, stack = [], list(window.winfo_children())
+    while stack:
+        widget = stack.pop(0)
+        if widget.winfo_class() == kind:
+            found.append(widget)
+        stack.extend(widget.winfo_children())
+    return found
+
+
+def _centre_of(widget) -> tuple[int, int]:
+    return widget.winfo_rootx() + widget.winfo_width() // 2, widget.winfo_rooty() + widget.winfo_height() // 2
+
+
+def test_first_run_setup_window_sets_the_pin_profile_folders_and_screen(tmp_path, desktop):
+    """No PIN: the icon is blue and asks for one, and the setup window opens by itself. Driven with
+    real keys and clicks: a mistyped PIN is refused in the window, then the PIN, the teen profile,
+    a folder added with the chooser and the old one removed, the screen on — written to the config
+    file (comments kept) and audited; the icon turns green and "Change PIN…" asks for the PIN."""
+    from agent.config import example_text
+
+    old, new = tmp_path / "Downloads", tmp_path / "Pictures"
+    old.mkdir()
+    new.mkdir()
+    config = tmp_path / "config.toml"
+    config.write_text(example_text().replace('data_dir = ""', f'data_dir = "{tmp_path / "data"}"', 1)
+                      .replace('path = "~/Downloads"', f'path = "{old}"', 1).replace("[screen]\nenabled = true", "[screen]\nenabled = false"))
+    tray = RunningTray(config)
+    try:
+        assert wait_until(lambda: (icon := desktop.tray_icon()) is not None and icon.docked, 20)
+        assert wait_until(lambda: title(desktop) == "Veil — set a PIN to lock the controls", 5)
+        assert wait_until(lambda: icon_state(desktop) == "unlocked", 5)
+        assert wait_until(lambda: desktop.mapped("veil-setup") == 1, 10), "no setup window at first start"
+        assert wait_until(lambda: desktop.focused_class() == "veil-setup", 10), "the setup window did not take the keyboard"
+
+        desktop.type(PIN)
+        desktop.key("Tab")
+        desktop.type("246825")  # a slip of the finger
+        desktop.key("Return")
+        note = lambda: _on_tk(tray, lambda: [w.cget("text") for w in _widgets(_setup_window(tray), "Label") if w.cget("fg") == "#b00020"])  # noqa: E731
+        assert wait_until(lambda: "The two PINs differ." in note(), 5), note()
+        assert not tray.app.pin_set and "246824" not in config.read_text()
+        for _ in range(6):
+            desktop.key("BackSpace")
+        desktop.type(PIN)
+
+        teen = _on_tk(tray, lambda: _centre_of(next(r for r in _widgets(_setup_window(tray), "Radiobutton") if r.cget("value") == "teen")))
+        desktop.click(*teen)
+        screen = _on_tk(tray, lambda: _centre_of(_widgets(_setup_window(tray), "Checkbutton")[0]))
+        desktop.click(*screen)
+        add = _on_tk(tray, lambda: _centre_of(next(b for b in _widgets(_setup_window(tray), "Button") if b.cget("text") == "Add…")))
+        desktop.click(*add)
+        assert wait_until(lambda: desktop.mapped("TkChooseDir") == 1, 10), "no folder chooser"
+        assert wait_until(lambda: desktop.focused_class() == "TkChooseDir", 10)
+        desktop.type(str(new))
+        desktop.key("Return")
+        time.sleep(0.5)
+        desktop.key("Return")
+        assert wait_until(lambda: desktop.mapped("TkChooseDir") == 0, 10)
+        listed = lambda: _on_tk(tray, lambda: list(_widgets(_setup_window(tray), "Listbox")[0].get(0, "end")))  # noqa: E731
+        assert wait_until(lambda: listed() == [str(old), str(new)], 5), listed()
+
+        def first_row_and_remove():
+            window = _setup_window(tray)
+            listing = _widgets(window, "Listbox")[0]
+            x, y, _w, h = listing.bbox(0)
+            remove = next(b for b in _widgets(window, "Button") if b.cget("text") == "Remove")
+            return (listing.winfo_rootx() + x + 10, listing.winfo_rooty() + y + h // 2), _centre_of(remove)
+
+        row, remove = _on_tk(tray, first_row_and_remove)
+        desktop.click(*row)
+        desktop.click(*remove)
+        assert wait_until(lambda: listed() == [str(new)], 5), listed()
+        save = _on_tk(tray, lambda: _centre_of(next(b for b in _widgets(_setup_window(tray), "Button") if b.cget("text") == "Save")))
+        desktop.click(*save)
+        assert wait_until(lambda: desktop.mapped("veil-setup") == 0, 20), note()
+        assert wait_until(lambda: desktop.mapped("veil-note") == 1, 10)
+
+        assert tray.app.pin_set and tray.app.profile.name == "teen"
+        text = config.read_text()
+        assert "# active profile: child, teen, adult, or one of yours below" in text  # comments kept
+        import tomllib
+
+        written = tomllib.loads(text)
+        assert written["agent"]["profile"] == "teen" and written["screen"]["enabled"] is True
+        assert [w["path"] for w in written["watch"]] == [str(new)]
+        rows = [r["detail"] for r in agent_rows(tmp_path / "data", "config")]
+        assert "PIN set" in rows and any(r.startswith("setup (tray): profile teen; watching ") for r in rows)
+        assert wait_until(lambda: title(desktop) == "Veil — protecting (teen)", 10)
+        assert wait_until(lambda: icon_state(desktop) == "protecting", 5)
+
+        def note_text_and_ok():  # read in the Tk thread: a Tk object must never reach this one
+            window = next(w for w in tray.tray.ui.root.winfo_children() if w.winfo_class() == "veil-note")
+            return _widgets(window, "Label")[0].cget("text"), _centre_of(_widgets(window, "Button")[0])
+
+        said, ok = _on_tk(tray, note_text_and_ok)
+        assert said.startswith(f"Saved to {config}."), said
+        desktop.click(*ok)
+        assert wait_until(lambda: desktop.mapped("veil-note") == 0, 10)
+
+        # afterwards the same window is behind the PIN
+        choose(desktop, tray, "Change PIN…")
+        enter_pin(desktop, PIN)
+        assert wait_until(lambda: desktop.mapped("veil-setup") == 1, 10)
+    finally:
+        tray.close()
