@@ -100,6 +100,15 @@ class App:
         self.notifier.start()
         return self.startup_line()
 
+    def _check_corrections(self) -> None:
+        """The parent's corrections as the audit log records them: a state database that lost one
+        (deleted, edited) gets it back, one that gained one nobody recorded loses it; each said."""
+        from agent.corrections import reconcile
+        from agent.report import read_rows
+
+        for note in reconcile(self.state, read_rows(self.config.audit_file)):
+            self._agent_row("error", note)
+
     def _notifier(self):
         """Desktop notifications for the running agent (none for ``--once``: nobody is told twice)."""
         from agent.notify import Notifier, system_backend
@@ -140,6 +149,7 @@ class App:
         for note in self.vault.recover():
             self._agent_row("error", f"quarantine recovery: {note}")
         self.controls = ParentControls(self.vault, self.audit, state=lambda: self.state, profile=lambda: self._profile.name)
+        self._check_corrections()
         first_start = self._begin_run()
         ignored = tuple({data.resolve(), self.config.quarantine_dir.resolve(), self.config.audit_file.parent.resolve()})
         self.folders = [WatchedFolder(Path(w.path).expanduser().resolve(), w.recursive, w.include, w.exclude, ignored)

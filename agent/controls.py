@@ -15,6 +15,7 @@ from typing import cast
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from agent.audit import AuditLog, AuditRecord
+from agent.corrections import Correction
 from agent.fsutil import display_path
 from agent.outcome import Source
 from agent.state import StateDB
@@ -70,7 +71,42 @@ class ParentControls:
             raise
         self.audit.append(AuditRecord(sources[0] if sources else "folder", display_path(target), action="restore",
                                       profile=self._profile(), detail=f"restored from vault entry {entry_id}" + (f"; {by}" if by else "")))
+        self._allow_picture(target, entry_id)
         return target
+
+    def _allow_picture(self, target: Path, entry_id: str) -> None:
+        """A restored picture is allowed as a picture too: a resized or re-saved copy of it is
+        not quarantined again (a video, or a file Veil cannot decode, keeps the exact-bytes allow)."""
+        from agent.decode import DecodeError
+
+        try:
+            self.correct("allow", target, f"{target.name} (restored from vault entry {entry_id})")
+        except (DecodeError, OSError):
+            pass
+
+    def correct(self, kind: str, path: Path, label: str = "") -> Correction:
+        """Allow or block the picture in ``path`` and its near copies (the caller has checked the
+        PIN). DecodeError when the file is not a picture Veil reads. Audited with its hashes,
+        which is what makes the correction survive a deleted state database."""
+        from agent.corrections import Corrections, audit_detail_added, hashes_of_file, highest_number
+
+        hashes = hashes_of_file(path)
+        correction = Corrections(self._state()).add(kind, hashes, label or path.name, after=highest_number(self._audit_rows()))
+        self._row("config", audit_detail_added(correction))
+        return correction
+
+    def uncorrect(self, number: int) -> Correction | None:
+        from agent.corrections import Corrections, audit_detail_removed
+
+        removed = Corrections(self._state()).remove(number)
+        if removed is not None:
+            self._row("config", audit_detail_removed(removed))
+        return removed
+
+    def _audit_rows(self) -> list[dict[str, str]]:
+        from agent.report import read_rows
+
+        return read_rows(self.audit.path)
 
     def purge(self, older_than_days: float) -> int:
         removed = self.vault.purge(older_than_days)

@@ -33,10 +33,12 @@ from agent.actions.files import FileActions, audited_action
 from agent.audit import AuditRecord, tail
 from agent.classifier import Classifier
 from agent.classifier.scores import Scores
+from agent.corrections import Corrections
 from agent.decode import SNIFF_BYTES, DecodeLimits, read_error_message, sniff
 from agent.faults import kill_point, pause_point
 from agent.fsutil import display_path, open_regular, sha256_file
 from agent.outcome import MOVING_ACTIONS, ActionName, Outcome, action_name
+from agent.picture_hash import picture_hashes
 from agent.policy import Decision, Profile
 from agent.regions import MirrorMissing, Region, decide_picture
 from agent.scan import IMAGE_SUFFIXES, VIDEO_SUFFIXES, ScanItem, ScanResult, classify_prepared, prepare_held
@@ -102,12 +104,17 @@ class LockedClassifier:
             return self._classifier.classify(frames)
 
 
+def _hashes_of(decoded) -> tuple[int, int] | None:
+    return picture_hashes(decoded.glance) if decoded.glance is not None else None
+
+
 class FileDecider:
     def __init__(self, classifier: Classifier, state: StateDB, actions: FileActions, profile: Callable[[], Profile],
                  ignored: tuple[Path, ...] = (), limits: DecodeLimits = DecodeLimits(),
                  on_outcome: Callable[[Outcome], None] | None = None, again: Callable[[Path], object] | None = None):
         self.classifier = LockedClassifier(classifier)
         self.state, self.actions = state, actions
+        self.corrections = Corrections(state)  # the parent's allow/block by picture
         self.audit = actions.audit
         self.profile = profile
         self.ignored = ignored
@@ -193,8 +200,13 @@ class FileDecider:
         known = self.state.known_content(sha)
         profile = self.profile()
         verdict = self._verdict(known, profile) if known is not None else None
+        hashes = None
         if known is None or verdict is None:
             prepared = prepare_held(ScanItem(path, explicit=False), kind, held, self.limits)
+            if prepared.decoded is not None:  # a still's picture hashes, for corrections added now or later (cheap)
+                hashes = _hashes_of(prepared.decoded)
+                if hashes is not None:
+                    self.state.remember_hashes(sha, hashes)
             result = classify_prepared(prepared, self.classifier, profile)
             # Written or replaced while judged: these scores belong to no file. (Bytes read twice
             # through the handle are hashed again: a write through a shared mapping may not move ctime.)
@@ -216,11 +228,39 @@ class FileDecider:
             verdict = (result.decision, result.scores, result.region)
         self._changes.pop(path, None)
         decision, scores, region = verdict
+        correction = ""
+        if not known.video and self.corrections:
+            decision, region, correction = self._corrected(decision, region, hashes or self._hashes(path, sha, kind, held))
         result = ScanResult(path, decision.prediction, (time.perf_counter() - started) * 1000, decision, scores,
                             known.frames, known.worst_frame, known.note, region)
         kind = "video" if known.video else "folder"
         action = action_name(profile.actions.get(kind, "log"), f"profiles.{profile.name}.actions.{kind}") if decision.flagged else "none"
-        return self._act(path, identity, sha, result, profile, action, links=links)
+        return self._act(path, identity, sha, result, profile, action, links=links, correction=correction)
+
+    def _hashes(self, path: Path, sha: str, kind: str, held) -> tuple[int, int] | None:
+        """The picture hashes of content judged before (from the cache, else decoded again)."""
+        hashes = self.state.picture_hashes(sha)
+        if hashes is None:
+            prepared = prepare_held(ScanItem(path, explicit=False), kind, held, self.limits)
+            if prepared.decoded is None:
+                return None
+            hashes = _hashes_of(prepared.decoded)
+            if hashes is not None:
+                self.state.remember_hashes(sha, hashes)
+        return hashes
+
+    def _corrected(self, decision: Decision, region: Region | None,
+                   hashes: tuple[int, int] | None) -> tuple[Decision, Region | None, str]:
+        """The parent's correction for this picture, where one applies and changes the outcome:
+        an allowed picture passes, a blocked one is flagged whatever the model said."""
+        match = self.corrections.match(hashes) if hashes is not None else None
+        if match is None:
+            return decision, region, ""
+        if match.correction.kind == "allow" and decision.flagged:
+            return Decision("benign", decision.malign, decision.profile), None, f"{match.words()}; the model said {decision.malign:.2f}"
+        if match.correction.kind == "block" and not decision.flagged:
+            return Decision("malign", decision.malign, decision.profile), None, f"{match.words()}; the model said {decision.malign:.2f}"
+        return decision, region, ""
 
     def _verdict(self, known: KnownContent, profile: Profile) -> tuple[Decision, Scores, Region | None] | None:
         """The decision from what the model said about these bytes before, or None when that cannot
@@ -254,19 +294,19 @@ class FileDecider:
     # -- acting, exactly once -------------------------------------------------------------
 
     def _act(self, path: Path, identity: Identity, sha: str, result: ScanResult, profile: Profile, action: ActionName,
-             links: int = 1) -> Outcome:
+             links: int = 1, correction: str = "") -> Outcome:
         assert result.decision is not None  # _decide made it
         malign, decision = result.decision.malign, result.decision.prediction
         moves = result.flagged and action in MOVING_ACTIONS
         done = action if moves else audited_action(result.flagged, action)
         subject = display_path(path)
-        if not self.actions.wants_row(result):
+        if not self.actions.wants_row(result) and not correction:  # a parent's correction at work is always on record
             self.state.record(path, identity, sha, decision, malign, done)
             return Outcome(subject, decision, done, "", "folder", path)
         entry_id = new_entry_id() if moves else ""
         previous = self.state.lookup(path) if moves else None  # a failed move already on record is not audited again
         detail = f"vault entry {entry_id}" if moves else ""  # on record before the move, to find it after a kill
-        notes = [detail]
+        notes = [detail, correction]
         if is_temporary(path.name):
             notes.append("judged under a temporary download name nobody was writing to")
         if moves and links > 1:  # the same bytes stay reachable under the file's other names

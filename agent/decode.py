@@ -78,6 +78,7 @@ class DecodedImage:
     note: str | None = None  # set when decoding stopped early (the time limit): judged on what came before
     regions: tuple[Region, ...] = ()  # a still's regions, in the original (upright) image's pixels
     region_frames: np.ndarray | None = None  # K×224×224×3, one per region; None: regions not judged (off, or an animation)
+    glance: np.ndarray | None = None  # the first frame as 32×32 grey, box-reduced: what picture hashes see (agent/picture_hash.py)
 
 
 # Magic numbers of what Veil classifies: enough to pick candidates in a folder without opening
@@ -283,10 +284,11 @@ def decode_image(source: Path | IO[bytes], limits: DecodeLimits = DecodeLimits()
                 region_frames = None
                 if limits.regions:
                     regions, region_frames = _region_views(_for_regions(source, upright, upright_size), upright_size)
-                return DecodedImage(frame[None], (0,), 1, fmt, regions=regions, region_frames=region_frames)
+                return DecodedImage(frame[None], (0,), 1, fmt, regions=regions, region_frames=region_frames, glance=grey_glance(upright))
             sampler = _AnimationSampler(frame_count, limits.max_frames)
             method = resize_method_for(image)
             note = None
+            glance = None
             for index in range(frame_count):  # ascending: forward seeks only
                 if time.monotonic() > deadline:
                     note = f"decoding stopped after {limits.max_seconds:.0f} s at frame {index:,} of {frame_count:,}"
@@ -294,14 +296,23 @@ def decode_image(source: Path | IO[bytes], limits: DecodeLimits = DecodeLimits()
                         raise DecodeError(f"took longer than {limits.max_seconds:.0f} s to decode (frame {index:,} of {frame_count:,})")
                     break  # what was decoded is judged, and the note says where it stopped
                 image.seek(index)
-                sampler.offer(index, resize_for_model(to_rgb(image), method))
+                rgb = to_rgb(image)
+                if glance is None:
+                    glance = grey_glance(rgb)
+                sampler.offer(index, resize_for_model(rgb, method))
             frames, indices = sampler.frames()
-            return DecodedImage(frames, indices, frame_count, fmt, note)
+            return DecodedImage(frames, indices, frame_count, fmt, note, glance=glance)
     except DecodeError:
         raise
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError, MemoryError) as err:
         # Pillow signals corrupt data with all of these, depending on the codec.
         raise DecodeError(read_error_message(err)) from None
+
+
+def grey_glance(image: Image.Image, side: int = 32) -> np.ndarray:
+    """A picture as ``side``×``side`` grey (ITU-R 601 luma), each pixel the mean of its block: the
+    same whatever the format or the size it was saved at (a JPEG's DCT draft is block means too)."""
+    return np.asarray(image.convert("L").resize((side, side), Image.Resampling.BOX))
 
 
 def load_model_input(path: Path) -> np.ndarray:

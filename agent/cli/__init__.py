@@ -95,6 +95,24 @@ def _parser() -> argparse.ArgumentParser:
     uninstall = sub.add_parser("uninstall", help="remove the autostart entries (asks for the PIN when one is set)")
     uninstall.add_argument("--config", type=Path)
 
+    for kind, text in (("allow", "never flag these pictures, or resized, re-saved, cropped or mirrored copies of them (PIN)"),
+                       ("block", "always flag these pictures and their copies, whatever the model says (PIN)")):
+        correct = sub.add_parser(kind, help=text, description=f"{text}. Only perceptual hashes and the file's name are kept, "
+                                 f"never the picture. 'veil {kind} list' shows them; 'veil {kind} remove N…' removes them.")
+        correct.add_argument("items", nargs="+", metavar="FILE", help="picture files, or: list | remove N…")
+        correct.add_argument("--config", type=Path)
+
+    calibrate = sub.add_parser("calibrate", help="ROC, AUC and thresholds on your own benign and to-flag folders")
+    calibrate.add_argument("benign", type=Path, metavar="BENIGN_DIR", help="pictures that must not be flagged (recursively)")
+    calibrate.add_argument("flagged", type=Path, metavar="FLAGGED_DIR", help="pictures that must be flagged (recursively)")
+    calibrate.add_argument("--profile", help="the profile to chart and to write (default: the active one)")
+    calibrate.add_argument("--max-false-alarms", default="1%", metavar="RATE", help="the false-alarm rate to find a threshold for "
+                           "(default 1%%)")
+    calibrate.add_argument("-o", "--output", type=Path, default=Path("veil-calibration"),
+                           help="folder for calibration.png and calibration.html (default ./veil-calibration)")
+    calibrate.add_argument("--write", action="store_true", help="store the threshold found in the config file (PIN)")
+    calibrate.add_argument("--config", type=Path)
+
     setup = sub.add_parser("setup", help="first-run setup: PIN, profile, watched folders, screen (asks at a terminal)")
     setup.add_argument("--profile", help="the active profile")
     setup.add_argument("--watch", action="append", metavar="FOLDER", help="a folder to watch (repeat for more; replaces the list)")
@@ -125,6 +143,9 @@ _COMMANDS = {
     "pin": ("vault", "cmd_pin"),
     "report": ("report", "cmd_report"),
     "setup": ("first_run", "cmd_setup"),
+    "calibrate": ("calibrate", "cmd_calibrate"),
+    "allow": ("corrections", "cmd_correct"),
+    "block": ("corrections", "cmd_correct"),
     "quarantine": ("vault", "cmd_quarantine"),
     "run": ("run", "cmd_run"),
     "scan": ("scan", "cmd_scan"),

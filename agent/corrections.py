@@ -1,0 +1,175 @@
+"""The parent's corrections, by picture: "not harmful" (allow) and "always block", matched by
+perceptual hash (agent/picture_hash.py), so a resized, recompressed, re-saved, lightly cropped or
+mirrored copy is the same picture. Only the hashes and a label (the file's name) are kept.
+
+Where they live: the state database (owner-only) for lookups, and the audit log as the
+authority. Each correction is an audited ``config`` row carrying its hashes; at every start the
+agent replays those rows, puts back what the database lost (a deleted or edited database must
+not quietly drop a block) and drops what the log never recorded (an allow slipped into the
+database by hand), each with an ``error`` row saying so.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from agent.picture_hash import distances, picture_hashes
+
+KINDS = ("allow", "block")
+# Measured (benchmarks/study_picture_hash.py, RESULTS.md): every copy of every test picture is
+# within this distance of its original, and no two distinct pictures are.
+MATCH_DISTANCE = 12
+
+_ADDED = re.compile(r"^(allowed|blocked) by picture #(\d+) \(phash ([0-9a-f]{16}), mirror ([0-9a-f]{16})\): (.*)$")
+_REMOVED = re.compile(r"^correction #(\d+) removed")
+
+
+@dataclass(frozen=True)
+class Correction:
+    number: int
+    kind: str  # allow | block
+    hashes: tuple[int, int]
+    label: str
+    added_at: float
+
+
+@dataclass(frozen=True)
+class Match:
+    correction: Correction
+    distance: int
+
+    def words(self) -> str:
+        kind = "allowed" if self.correction.kind == "allow" else "blocked"
+        return f"{kind} (parent's correction #{self.correction.number}, like {self.correction.label}, distance {self.distance})"
+
+
+def audit_detail_added(correction: Correction) -> str:
+    verb = "allowed" if correction.kind == "allow" else "blocked"
+    h, m = correction.hashes
+    return f"{verb} by picture #{correction.number} (phash {h:016x}, mirror {m:016x}): {correction.label}"
+
+
+def audit_detail_removed(correction: Correction) -> str:
+    return f"correction #{correction.number} removed ({correction.kind}: {correction.label})"
+
+
+def hashes_of_file(path: Path) -> tuple[int, int]:
+    """The picture hashes of an image file, decoded as Veil judges it (DecodeError if it is none)."""
+    from agent.decode import DecodeError, decode_image
+
+    glance = decode_image(path).glance
+    if glance is None:
+        raise DecodeError("no picture to hash")
+    return picture_hashes(glance)
+
+
+class Corrections:
+    """The corrections of one data dir, kept in step with the state database (another process,
+    such as ``veil block``, may add one at any time)."""
+
+    def __init__(self, state):
+        self._state = state
+        self._lock = threading.Lock()
+        self._version: str | None = None
+        self._items: list[Correction] = []
+        self._hashes = np.zeros((0, 2), np.uint64)
+
+    def _fresh(self) -> None:
+        version = self._state.corrections_version()
+        if version == self._version:
+            return
+        items = [Correction(n, k, (h, m), label, at) for n, k, h, m, label, at in self._state.corrections()]
+        self._items = items
+        self._hashes = np.array([c.hashes for c in items], np.uint64).reshape(-1, 2)
+        self._version = version
+
+    def all(self) -> list[Correction]:
+        with self._lock:
+            self._fresh()
+            return list(self._items)
+
+    def __bool__(self) -> bool:
+        return bool(self.all())
+
+    def match(self, hashes: tuple[int, int]) -> Match | None:
+        """The nearest correction within ``MATCH_DISTANCE`` of this picture (or of its mirror
+        image); a block wins over an allow at the same picture."""
+        with self._lock:
+            self._fresh()
+            if not self._items:
+                return None
+            picture = hashes[0]
+            # the picture against each stored picture and each stored mirror image: a mirrored copy matches the latter
+            near = np.minimum(distances(self._hashes[:, 0].copy(), picture), distances(self._hashes[:, 1].copy(), picture))
+            within = np.flatnonzero(near <= MATCH_DISTANCE)
+            if within.size == 0:
+                return None
+            best = min(within, key=lambda i: (self._items[i].kind != "block", int(near[i])))
+            return Match(self._items[best], int(near[best]))
+
+    def add(self, kind: str, hashes: tuple[int, int], label: str, after: int = 0) -> Correction:
+        """A new correction, numbered past every number in use or ever recorded (``after``: the
+        highest the audit log has seen), so a number is never reused."""
+        if kind not in KINDS:
+            raise ValueError(f"a correction is one of {KINDS}, not {kind!r}")
+        at = time.time()
+        number = max([after, *(c.number for c in self.all())]) + 1
+        self._state.put_correction(number, kind, hashes, label, at)
+        return Correction(number, kind, hashes, label, at)
+
+    def remove(self, number: int) -> Correction | None:
+        found = next((c for c in self.all() if c.number == number), None)
+        if found is not None:
+            self._state.drop_correction(number)
+        return found
+
+
+def highest_number(rows: list[dict[str, str]]) -> int:
+    """The highest correction number the audit log ever recorded (removed ones too)."""
+    numbers = [int(m[2]) for row in rows if row.get("source") == "agent" and (m := _ADDED.match(row.get("detail", "")))]
+    return max(numbers, default=0)
+
+
+def replay(rows: list[dict[str, str]]) -> dict[int, Correction]:
+    """The corrections the audit log says exist now: each added row, minus each removed one."""
+    known: dict[int, Correction] = {}
+    for row in rows:
+        if row.get("source") != "agent" or row.get("subject") != "config":
+            continue
+        detail = row.get("detail", "")
+        added = _ADDED.match(detail)
+        if added:
+            number = int(added[2])
+            known[number] = Correction(number, "allow" if added[1] == "allowed" else "block",
+                                       (int(added[3], 16), int(added[4], 16)), added[5], 0.0)
+            continue
+        removed = _REMOVED.match(detail)
+        if removed:
+            known.pop(int(removed[1]), None)
+    return known
+
+
+def reconcile(state, rows: list[dict[str, str]]) -> list[str]:
+    """Make the database hold exactly the corrections the audit log records; returns what had to
+    be put right, in words (each becomes an ``error`` row: someone edited or deleted the database)."""
+    recorded = replay(rows)
+    stored = {n: Correction(n, k, (h, m), label, at) for n, k, h, m, label, at in state.corrections()}
+    notes = []
+    for number, correction in recorded.items():
+        have = stored.get(number)
+        if have is None or have.kind != correction.kind or have.hashes != correction.hashes:
+            state.put_correction(number, correction.kind, correction.hashes, correction.label, time.time())
+            notes.append(f"correction #{number} ({correction.kind}: {correction.label}) was missing or changed in the state "
+                         "database; put back from the audit log")
+    for number, correction in stored.items():
+        if number not in recorded:
+            state.drop_correction(number)
+            notes.append(f"correction #{number} ({correction.kind}: {correction.label}) was in the state database but never "
+                         "in the audit log; removed")
+    return notes

@@ -1,0 +1,71 @@
+"""Perceptual hashes: "the same picture" across a resize, a recompression, a PNG re-save or a
+small crop, for the parent's corrections (agent/corrections.py). Only these 64-bit numbers are
+ever stored, never the picture.
+
+pHash as the literature describes it (the low frequencies of a 32×32 greyscale DCT, each bit
+above or below their median), from the 32×32 block-mean glance ``decode_image`` makes of the
+picture as it decodes it (so no second decode). Not from the model's 224×224 input: that one is
+resized per format (nearest for JPEG, box otherwise), and a PNG re-save of a JPEG then hashed up to
+14 bits away. Chosen over a difference hash by measurement (benchmarks/study_picture_hash.py;
+RESULTS.md).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+from PIL import Image
+
+SIDE = 32  # the greyscale picture the DCT sees
+KEEP = 8  # its lowest 8×8 frequencies make the 64 bits
+
+# bits set in each byte value: a vectorised Hamming distance without NumPy 2's bitwise_count
+_POPCOUNT = np.array([bin(n).count("1") for n in range(256)], np.uint8)
+
+
+@cache
+def _dct_matrix(n: int) -> np.ndarray:
+    """The orthonormal DCT-II as an n×n matrix (rows: frequencies)."""
+    k = np.arange(n)[:, None]
+    i = np.arange(n)[None, :]
+    m = np.cos(np.pi * (2 * i + 1) * k / (2 * n)) * np.sqrt(2 / n)
+    m[0] /= np.sqrt(2)
+    return m
+
+
+def phash(grey: np.ndarray) -> int:
+    """The 64-bit perceptual hash of a SIDE×SIDE grey picture (``decode.grey_glance``)."""
+    m = _dct_matrix(SIDE)
+    low = (m @ np.asarray(grey, np.float64) @ m.T)[:KEEP, :KEEP].ravel()
+    median = np.median(low[1:])  # the DC term (overall brightness) would shift every median
+    return int(np.packbits(low > median).view(">u8")[0])
+
+
+def dhash(grey: np.ndarray) -> int:
+    """A difference hash (each pixel brighter than its right neighbour, 9×8 block means of the
+    glance): the measured alternative."""
+    small = np.asarray(Image.fromarray(np.asarray(grey, np.uint8)).resize((KEEP + 1, KEEP), Image.Resampling.BOX), np.int16)
+    return int(np.packbits((small[:, 1:] > small[:, :-1]).ravel()).view(">u8")[0])
+
+
+def picture_hashes(grey: np.ndarray) -> tuple[int, int]:
+    """(the picture's hash, its mirror image's hash): a mirrored copy is the same picture."""
+    return phash(grey), phash(grey[:, ::-1])
+
+
+def to_signed(value: int) -> int:
+    """A 64-bit hash as SQLite stores integers (signed)."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def from_signed(value: int) -> int:
+    return value + (1 << 64) if value < 0 else value
+
+
+def distances(hashes: np.ndarray, value: int) -> np.ndarray:
+    """Hamming distance from ``value`` to each of ``hashes`` (uint64), vectorised."""
+    if hashes.size == 0:
+        return np.zeros(0, np.uint8)
+    xor = np.bitwise_xor(hashes, np.uint64(value))
+    return _POPCOUNT[xor.view(np.uint8).reshape(-1, 8)].sum(axis=1)
