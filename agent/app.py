@@ -357,6 +357,18 @@ class App:
         page.write_text(render_html(build_report(self.config, now - days * 86400, now)), encoding="utf-8")
         return page
 
+    def correct(self, kind: str, picture: Path) -> str:
+        """The tray's allow/block by picture (the PIN already given); what to tell the parent."""
+        from agent.decode import DecodeError
+
+        try:
+            correction = self.controls.correct(kind, picture)
+        except (DecodeError, OSError) as err:
+            return f"{picture.name} is not a picture Veil can read ({err}); nothing changed."
+        if kind == "block":
+            return f"#{correction.number}: {picture.name} and its copies (resized, re-saved, cropped, mirrored) are now always flagged."
+        return f"#{correction.number}: {picture.name} and its copies are no longer flagged."
+
     def setup_choice(self) -> tuple[SetupChoice, dict[str, str]]:
         """What the setup window starts from, and each profile in a few words."""
         from agent.setup_flow import profile_words

@@ -19,14 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.picture_hash import distances, picture_hashes
+from agent.picture_hash import distances, picture_views
 
 KINDS = ("allow", "block")
 # Measured (benchmarks/study_picture_hash.py, RESULTS.md): every copy of every test picture is
 # within this distance of its original, and no two distinct pictures are.
 MATCH_DISTANCE = 12
 
-_ADDED = re.compile(r"^(allowed|blocked) by picture #(\d+) \(phash ([0-9a-f]{16}), mirror ([0-9a-f]{16})\): (.*)$")
+_ADDED = re.compile(r"^(allowed|blocked) by picture #(\d+) \(phash ((?:[0-9a-f]{16} ?)+)\): (.*)$")
 _REMOVED = re.compile(r"^correction #(\d+) removed")
 
 
@@ -34,7 +34,7 @@ _REMOVED = re.compile(r"^correction #(\d+) removed")
 class Correction:
     number: int
     kind: str  # allow | block
-    hashes: tuple[int, int]
+    hashes: tuple[int, ...]  # the picture's views (agent/picture_hash.py: picture_views)
     label: str
     added_at: float
 
@@ -51,22 +51,27 @@ class Match:
 
 def audit_detail_added(correction: Correction) -> str:
     verb = "allowed" if correction.kind == "allow" else "blocked"
-    h, m = correction.hashes
-    return f"{verb} by picture #{correction.number} (phash {h:016x}, mirror {m:016x}): {correction.label}"
+    return f"{verb} by picture #{correction.number} (phash {' '.join(f'{h:016x}' for h in correction.hashes)}): {correction.label}"
 
 
 def audit_detail_removed(correction: Correction) -> str:
     return f"correction #{correction.number} removed ({correction.kind}: {correction.label})"
 
 
-def hashes_of_file(path: Path) -> tuple[int, int]:
-    """The picture hashes of an image file, decoded as Veil judges it (DecodeError if it is none)."""
-    from agent.decode import DecodeError, decode_image
+def hashes_of_file(path: Path) -> tuple[int, ...]:
+    """The views a correction keeps of an image file's picture (its first frame), decoded as Veil
+    decodes it; DecodeError (one line) when it is no picture Veil reads."""
+    from PIL import Image, ImageOps
 
-    glance = decode_image(path).glance
-    if glance is None:
-        raise DecodeError("no picture to hash")
-    return picture_hashes(glance)
+    from agent.classifier.preprocess import draft_for_model
+    from agent.decode import DecodeError, read_error_message, to_rgb
+
+    try:
+        with Image.open(path) as image:
+            draft_for_model(image)
+            return picture_views(to_rgb(ImageOps.exif_transpose(image)))
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError, MemoryError) as err:
+        raise DecodeError(read_error_message(err)) from None
 
 
 class Corrections:
@@ -78,15 +83,17 @@ class Corrections:
         self._lock = threading.Lock()
         self._version: str | None = None
         self._items: list[Correction] = []
-        self._hashes = np.zeros((0, 2), np.uint64)
+        self._hashes = np.zeros(0, np.uint64)  # every view of every correction, flat
+        self._owner = np.zeros(0, np.intp)  # which correction each view belongs to
 
     def _fresh(self) -> None:
         version = self._state.corrections_version()
         if version == self._version:
             return
-        items = [Correction(n, k, (h, m), label, at) for n, k, h, m, label, at in self._state.corrections()]
+        items = [Correction(n, k, hashes, label, at) for n, k, hashes, label, at in self._state.corrections()]
         self._items = items
-        self._hashes = np.array([c.hashes for c in items], np.uint64).reshape(-1, 2)
+        self._hashes = np.array([h for c in items for h in c.hashes], np.uint64)
+        self._owner = np.array([i for i, c in enumerate(items) for _ in c.hashes], np.intp)
         self._version = version
 
     def all(self) -> list[Correction]:
@@ -97,23 +104,21 @@ class Corrections:
     def __bool__(self) -> bool:
         return bool(self.all())
 
-    def match(self, hashes: tuple[int, int]) -> Match | None:
-        """The nearest correction within ``MATCH_DISTANCE`` of this picture (or of its mirror
-        image); a block wins over an allow at the same picture."""
+    def match(self, picture: int) -> Match | None:
+        """The nearest correction with a view within ``MATCH_DISTANCE`` of this picture's hash; a
+        block wins over an allow of the same picture."""
         with self._lock:
             self._fresh()
             if not self._items:
                 return None
-            picture = hashes[0]
-            # the picture against each stored picture and each stored mirror image: a mirrored copy matches the latter
-            near = np.minimum(distances(self._hashes[:, 0].copy(), picture), distances(self._hashes[:, 1].copy(), picture))
+            near = distances(self._hashes, picture)
             within = np.flatnonzero(near <= MATCH_DISTANCE)
             if within.size == 0:
                 return None
-            best = min(within, key=lambda i: (self._items[i].kind != "block", int(near[i])))
-            return Match(self._items[best], int(near[best]))
+            best = min(within, key=lambda i: (self._items[self._owner[i]].kind != "block", int(near[i])))
+            return Match(self._items[self._owner[best]], int(near[best]))
 
-    def add(self, kind: str, hashes: tuple[int, int], label: str, after: int = 0) -> Correction:
+    def add(self, kind: str, hashes: tuple[int, ...], label: str, after: int = 0) -> Correction:
         """A new correction, numbered past every number in use or ever recorded (``after``: the
         highest the audit log has seen), so a number is never reused."""
         if kind not in KINDS:
@@ -147,7 +152,7 @@ def replay(rows: list[dict[str, str]]) -> dict[int, Correction]:
         if added:
             number = int(added[2])
             known[number] = Correction(number, "allow" if added[1] == "allowed" else "block",
-                                       (int(added[3], 16), int(added[4], 16)), added[5], 0.0)
+                                       tuple(int(h, 16) for h in added[3].split()), added[4], 0.0)
             continue
         removed = _REMOVED.match(detail)
         if removed:
@@ -159,7 +164,7 @@ def reconcile(state, rows: list[dict[str, str]]) -> list[str]:
     """Make the database hold exactly the corrections the audit log records; returns what had to
     be put right, in words (each becomes an ``error`` row: someone edited or deleted the database)."""
     recorded = replay(rows)
-    stored = {n: Correction(n, k, (h, m), label, at) for n, k, h, m, label, at in state.corrections()}
+    stored = {n: Correction(n, k, hashes, label, at) for n, k, hashes, label, at in state.corrections()}
     notes = []
     for number, correction in recorded.items():
         have = stored.get(number)

@@ -38,7 +38,7 @@ from agent.decode import SNIFF_BYTES, DecodeLimits, read_error_message, sniff
 from agent.faults import kill_point, pause_point
 from agent.fsutil import display_path, open_regular, sha256_file
 from agent.outcome import MOVING_ACTIONS, ActionName, Outcome, action_name
-from agent.picture_hash import picture_hashes
+from agent.picture_hash import phash
 from agent.policy import Decision, Profile
 from agent.regions import MirrorMissing, Region, decide_picture
 from agent.scan import IMAGE_SUFFIXES, VIDEO_SUFFIXES, ScanItem, ScanResult, classify_prepared, prepare_held
@@ -104,8 +104,8 @@ class LockedClassifier:
             return self._classifier.classify(frames)
 
 
-def _hashes_of(decoded) -> tuple[int, int] | None:
-    return picture_hashes(decoded.glance) if decoded.glance is not None else None
+def _hash_of(decoded) -> int | None:
+    return phash(decoded.glance) if decoded.glance is not None else None
 
 
 class FileDecider:
@@ -200,13 +200,13 @@ class FileDecider:
         known = self.state.known_content(sha)
         profile = self.profile()
         verdict = self._verdict(known, profile) if known is not None else None
-        hashes = None
+        picture: int | None = None
         if known is None or verdict is None:
             prepared = prepare_held(ScanItem(path, explicit=False), kind, held, self.limits)
             if prepared.decoded is not None:  # a still's picture hashes, for corrections added now or later (cheap)
-                hashes = _hashes_of(prepared.decoded)
-                if hashes is not None:
-                    self.state.remember_hashes(sha, hashes)
+                picture = _hash_of(prepared.decoded)
+                if picture is not None:
+                    self.state.remember_hash(sha, picture)
             result = classify_prepared(prepared, self.classifier, profile)
             # Written or replaced while judged: these scores belong to no file. (Bytes read twice
             # through the handle are hashed again: a write through a shared mapping may not move ctime.)
@@ -230,30 +230,27 @@ class FileDecider:
         decision, scores, region = verdict
         correction = ""
         if not known.video and self.corrections:
-            decision, region, correction = self._corrected(decision, region, hashes or self._hashes(path, sha, kind, held))
+            decision, region, correction = self._corrected(decision, region, picture if picture is not None else self._hash(path, sha, kind, held))
         result = ScanResult(path, decision.prediction, (time.perf_counter() - started) * 1000, decision, scores,
                             known.frames, known.worst_frame, known.note, region)
         kind = "video" if known.video else "folder"
         action = action_name(profile.actions.get(kind, "log"), f"profiles.{profile.name}.actions.{kind}") if decision.flagged else "none"
         return self._act(path, identity, sha, result, profile, action, links=links, correction=correction)
 
-    def _hashes(self, path: Path, sha: str, kind: str, held) -> tuple[int, int] | None:
-        """The picture hashes of content judged before (from the cache, else decoded again)."""
-        hashes = self.state.picture_hashes(sha)
-        if hashes is None:
+    def _hash(self, path: Path, sha: str, kind: str, held) -> int | None:
+        """The picture hash of content judged before (from the cache, else decoded again)."""
+        picture = self.state.picture_hash(sha)
+        if picture is None:
             prepared = prepare_held(ScanItem(path, explicit=False), kind, held, self.limits)
-            if prepared.decoded is None:
-                return None
-            hashes = _hashes_of(prepared.decoded)
-            if hashes is not None:
-                self.state.remember_hashes(sha, hashes)
-        return hashes
+            picture = _hash_of(prepared.decoded) if prepared.decoded is not None else None
+            if picture is not None:
+                self.state.remember_hash(sha, picture)
+        return picture
 
-    def _corrected(self, decision: Decision, region: Region | None,
-                   hashes: tuple[int, int] | None) -> tuple[Decision, Region | None, str]:
+    def _corrected(self, decision: Decision, region: Region | None, picture: int | None) -> tuple[Decision, Region | None, str]:
         """The parent's correction for this picture, where one applies and changes the outcome:
         an allowed picture passes, a blocked one is flagged whatever the model said."""
-        match = self.corrections.match(hashes) if hashes is not None else None
+        match = self.corrections.match(picture) if picture is not None else None
         if match is None:
             return decision, region, ""
         if match.correction.kind == "allow" and decision.flagged:

@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from agent.classifier.preprocess import MODEL_SIZE, draft_for_model, resize_for_model, resize_method_for
+from agent.picture_hash import grey_glance
 from agent.regions import MIN_PICTURE_SIDE, Region, plan_regions
 
 try:  # HEIC/HEIF; an optional codec that fails to load costs only that format
@@ -307,12 +308,6 @@ def decode_image(source: Path | IO[bytes], limits: DecodeLimits = DecodeLimits()
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError, MemoryError) as err:
         # Pillow signals corrupt data with all of these, depending on the codec.
         raise DecodeError(read_error_message(err)) from None
-
-
-def grey_glance(image: Image.Image, side: int = 32) -> np.ndarray:
-    """A picture as ``side``×``side`` grey (ITU-R 601 luma), each pixel the mean of its block: the
-    same whatever the format or the size it was saved at (a JPEG's DCT draft is block means too)."""
-    return np.asarray(image.convert("L").resize((side, side), Image.Resampling.BOX))
 
 
 def load_model_input(path: Path) -> np.ndarray:

@@ -15,6 +15,7 @@ from pathlib import PurePath
 from typing import Any
 
 from agent.audit import _rows, log_files, verify
+from agent.corrections import replay
 from agent.counters import iso
 
 BLOCKING_SOURCES = ("folder", "screen", "video", "scan")
@@ -75,6 +76,7 @@ class Report:
     chain: dict[str, Any]
     settings: dict[str, Any]
     totals: dict[str, int] = field(default_factory=dict)
+    corrections: list[dict[str, Any]] = field(default_factory=list)  # the parent's allow/block by picture, now
 
     def share(self, state: str) -> float:
         span = self.until - self.since
@@ -196,6 +198,7 @@ def build_report(config, since: float | None, until: float | None = None) -> Rep
         quarantine=current_quarantine(rows, config.quarantine_dir),
         chain={"ok": result.ok, "rows": result.rows, "problem": result.problem},
         settings=settings,
+        corrections=[{"number": c.number, "kind": c.kind, "label": c.label} for c in replay(rows).values()],
         totals={"blocked": len(blocked), "quarantined": sum(r["action"] == "quarantine" for r in blocked),
                 "blurred": sum(r["action"] == "blur" for r in blocked), "logged": sum(r["action"] == "log" for r in blocked),
                 "screen episodes": len(episodes),

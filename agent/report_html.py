@@ -221,6 +221,14 @@ def render_html(report: Report) -> str:
                               q["id"] + ("" if q["in vault"] else " (missing from the vault folder!)")] for q in report.quarantine]))
     else:
         parts.append("<p>The quarantine is empty.</p>")
+    parts.append("<h2>Corrections</h2>")
+    if report.corrections:
+        parts.append(_table(["#", "kind", "picture"], [[c["number"], "never flagged" if c["kind"] == "allow" else "always flagged",
+                                                        c["label"]] for c in report.corrections]))
+    parts.append("<p class=\"muted\">A false alarm, or something Veil missed? With the PIN, <code>veil allow FILE</code> "
+                 "(or restoring it from the quarantine) stops a picture and its copies from being flagged, and "
+                 "<code>veil block FILE</code> (or the tray's <b>Always block a picture…</b>) flags them whatever the model says. "
+                 "Only a fingerprint of the picture is kept, never the picture.</p>")
     settings = [[key, ", ".join(f"{k} {v:g}" for k, v in value.items()) if isinstance(value, dict) else
                  ", ".join(value) if isinstance(value, list) else value] for key, value in report.settings.items()]
     parts += ["<h2>Settings</h2>", _table(["setting", "value"], settings),

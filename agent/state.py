@@ -37,9 +37,8 @@ CREATE TABLE IF NOT EXISTS regions (sha256 TEXT PRIMARY KEY, boxes TEXT, tiles T
 CREATE TABLE IF NOT EXISTS standins (sha256 TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS allowed (sha256 TEXT PRIMARY KEY, allowed_at REAL, why TEXT);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS picture_hashes (sha256 TEXT PRIMARY KEY, hash INTEGER, mirror INTEGER);
-CREATE TABLE IF NOT EXISTS corrections (
-    id INTEGER PRIMARY KEY, kind TEXT, hash INTEGER, mirror INTEGER, label TEXT, added_at REAL);
+CREATE TABLE IF NOT EXISTS picture_hashes (sha256 TEXT PRIMARY KEY, hash INTEGER);
+CREATE TABLE IF NOT EXISTS corrections (id INTEGER PRIMARY KEY, kind TEXT, hashes TEXT, label TEXT, added_at REAL);
 """
 
 
@@ -202,28 +201,27 @@ class StateDB:
 
     # -- pictures and the parent's corrections (agent/corrections.py) ----------------------
 
-    def remember_hashes(self, sha256: str, hashes: tuple[int, int]) -> None:
+    def remember_hash(self, sha256: str, value: int) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO picture_hashes VALUES (?, ?, ?)", (sha256, *map(to_signed, hashes)))
+            self._db.execute("INSERT OR REPLACE INTO picture_hashes VALUES (?, ?)", (sha256, to_signed(value)))
 
-    def picture_hashes(self, sha256: str) -> tuple[int, int] | None:
+    def picture_hash(self, sha256: str) -> int | None:
         with self._lock:
-            row = self._db.execute("SELECT hash, mirror FROM picture_hashes WHERE sha256 = ?", (sha256,)).fetchone()
-        return (from_signed(row[0]), from_signed(row[1])) if row else None
+            row = self._db.execute("SELECT hash FROM picture_hashes WHERE sha256 = ?", (sha256,)).fetchone()
+        return from_signed(row[0]) if row else None
 
-    def corrections(self) -> list[tuple[int, str, int, int, str, float]]:
-        """(id, kind, hash, mirror, label, added_at) of every allow/block correction, oldest first."""
+    def corrections(self) -> list[tuple[int, str, tuple[int, ...], str, float]]:
+        """(id, kind, the picture's hashes, label, added_at) of every allow/block correction, oldest first."""
         with self._lock:
-            rows = self._db.execute("SELECT id, kind, hash, mirror, label, added_at FROM corrections ORDER BY id").fetchall()
-        return [(i, k, from_signed(h), from_signed(m), label, at) for i, k, h, m, label, at in rows]
+            rows = self._db.execute("SELECT id, kind, hashes, label, added_at FROM corrections ORDER BY id").fetchall()
+        return [(i, k, tuple(int(h, 16) for h in hashes.split()), label, at) for i, k, hashes, label, at in rows]
 
-    def put_correction(self, number: int | None, kind: str, hashes: tuple[int, int], label: str, added_at: float) -> int:
-        """Store one correction (under ``number`` when given, as when it is restored from the audit log)."""
+    def put_correction(self, number: int, kind: str, hashes: tuple[int, ...], label: str, added_at: float) -> None:
+        """Store one correction under its number (a new one, or one put back from the audit log)."""
         with self._lock:
-            cursor = self._db.execute("INSERT OR REPLACE INTO corrections VALUES (?, ?, ?, ?, ?, ?)",
-                                      (number, kind, *map(to_signed, hashes), label, added_at))
+            self._db.execute("INSERT OR REPLACE INTO corrections VALUES (?, ?, ?, ?, ?)",
+                             (number, kind, " ".join(f"{h:016x}" for h in hashes), label, added_at))
             self._bump_corrections()
-            return number if number is not None else int(cursor.lastrowid or 0)
 
     def drop_correction(self, number: int) -> bool:
         with self._lock:

@@ -3,13 +3,15 @@ A study for the parent's corrections (agent/corrections.py), not a test.
 
     python benchmarks/study_picture_hash.py [--out benchmarks/.cache/picture-hash.json]
 
-Pictures: the committed benign photos (tests/fixtures/photos) and, where installed, the real
-full-size Debian wallpapers (converters/photos.py). Each is hashed the way Veil hashes a file
-(its 224×224 model input from ``decode_image``) as it is and as the copies a corrected picture
-comes back as: resized to 50 % and saved as JPEG q60, re-saved as PNG, cropped by 5 % (one corner,
-and evenly), and mirrored. For pHash and dHash it reports the largest distance of each kind of
-copy, and the smallest distance between two different pictures (and how many pairs come within
-each candidate threshold): the threshold must keep every copy and no distinct pair.
+Pictures: the committed benign photos that are not thumbnails of a wallpaper (tests/fixtures/
+photos) and, where installed, the real full-size Debian wallpapers (converters/photos.py). For
+each candidate, what a correction stores of a picture (its hash and its mirror image's; or the
+shipped seven views: those and 5 % crops at each corner and evenly) is compared with the hash a
+judged file gets (of ``decode_image``'s 32×32 glance) for the copies a corrected picture comes
+back as: resized to 50 % and saved as JPEG q60, re-saved as PNG, cropped by 5 % at one corner and
+evenly, and mirrored. It reports the largest distance of each kind of copy, the nearest distinct
+pairs, and per threshold how many distinct pairs come within it and how many copies fall beyond:
+the threshold must keep every copy and no distinct pair.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from PIL import Image, ImageOps
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from agent.decode import DecodeLimits, decode_image  # noqa: E402
-from agent.picture_hash import dhash, distances, phash  # noqa: E402
+from agent.classifier.preprocess import draft_for_model  # noqa: E402
+from agent.decode import DecodeLimits, decode_image, to_rgb  # noqa: E402
+from agent.picture_hash import dhash, distances, grey_glance, phash, picture_views  # noqa: E402
 from converters.photos import fixture_name, original_paths  # noqa: E402
 
 VARIANTS = ("jpeg-50%-q60", "png", "crop-5%-corner", "crop-5%-even", "mirror")
@@ -51,10 +54,19 @@ def _variant(image: Image.Image, kind: str) -> bytes:
     return out.getvalue()
 
 
-def _frame(data: bytes | Path) -> np.ndarray:
-    glance = decode_image(io.BytesIO(data) if isinstance(data, bytes) else data, DecodeLimits(regions=False)).glance
+def _glance(data: bytes) -> np.ndarray:
+    glance = decode_image(io.BytesIO(data), DecodeLimits(regions=False)).glance
     assert glance is not None
     return glance
+
+
+def _stored(image: Image.Image, kind: str) -> tuple[int, ...]:
+    """What a correction of this picture keeps, per candidate."""
+    grey = grey_glance(image)
+    if kind == "phash, 7 views (shipped)":
+        return picture_views(image)
+    hasher = phash if kind.startswith("phash") else dhash
+    return hasher(grey), hasher(grey[:, ::-1])
 
 
 def main() -> int:
@@ -70,46 +82,47 @@ def main() -> int:
               if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp") and p.name not in copied]
     pictures = photos + wallpapers
     print(f"{len(photos)} committed photos (not copies of a wallpaper), {len(wallpapers)} wallpapers", file=sys.stderr)
-    hashers = {"phash": phash, "dhash": dhash}
-    found: dict[str, dict] = {name: {"original": [], **{v: [] for v in VARIANTS}} for name in hashers}
+    kinds = ("phash, picture + mirror", "phash, 7 views (shipped)", "dhash, picture + mirror")
+    stored: dict[str, list[tuple[int, ...]]] = {k: [] for k in kinds}
+    own: dict[str, list[int]] = {k: [] for k in kinds}  # each original's own hash, as a judged file is hashed
+    copies: dict[str, dict[str, list[int]]] = {k: {v: [] for v in VARIANTS} for k in kinds}
     began = time.perf_counter()
     for path in pictures:
-        frame = _frame(path)
         with Image.open(path) as opened:
-            image = ImageOps.exif_transpose(opened).convert("RGB")
-        copies = {kind: _frame(_variant(image, kind)) for kind in VARIANTS}
-        for name, hasher in hashers.items():
-            found[name]["original"].append(hasher(frame))
-            for kind, copy in copies.items():
-                # a mirrored copy is matched against the stored mirror hash (agent/picture_hash.py)
-                found[name][kind].append(hasher(copy[:, ::-1]) if kind == "mirror" else hasher(copy))
-    print(f"hashed {len(pictures)} pictures × {1 + len(VARIANTS)} in {time.perf_counter() - began:.1f} s", file=sys.stderr)
+            draft_for_model(opened)  # as hashes_of_file opens a picture to correct
+            upright = to_rgb(ImageOps.exif_transpose(opened))
+        with Image.open(path) as opened:
+            full = ImageOps.exif_transpose(opened).convert("RGB")
+        glances = {kind: _glance(_variant(full, kind)) for kind in VARIANTS}
+        original = decode_image(path, DecodeLimits(regions=False)).glance
+        for kind in kinds:
+            hasher = dhash if kind.startswith("dhash") else phash
+            stored[kind].append(_stored(upright, kind))
+            own[kind].append(hasher(original))
+            for variant, glance in glances.items():
+                copies[kind][variant].append(hasher(glance))
+    print(f"hashed {len(pictures)} pictures × {2 + len(VARIANTS)} in {time.perf_counter() - began:.1f} s", file=sys.stderr)
     report: dict[str, dict] = {"pictures": len(pictures), "photos": len(photos), "wallpapers": len(wallpapers)}
-    for name in hashers:
-        originals = np.array(found[name]["original"], np.uint64)
-        copies = {kind: [int(distances(originals[i : i + 1], h)[0]) for i, h in enumerate(found[name][kind])] for kind in VARIANTS}
-        pairs = sorted((int(distances(originals[j : j + 1], int(originals[i]))[0]), i, j)
-                       for i, j in itertools.combinations(range(len(originals)), 2))
+    for kind in kinds:
+        views = [np.array(v, np.uint64) for v in stored[kind]]
+        copy_distance = {v: [int(distances(views[i], h).min()) for i, h in enumerate(copies[kind][v])] for v in VARIANTS}
+        pairs = sorted((int(min(distances(views[i], own[kind][j]).min(), distances(views[j], own[kind][i]).min())), i, j)
+                       for i, j in itertools.combinations(range(len(pictures)), 2))
         distinct = [d for d, _i, _j in pairs]
-        report[name] = {
-            "copies_max": {k: max(v) for k, v in copies.items()},
-            "copies_p95": {k: float(np.percentile(v, 95)) for k, v in copies.items()},
+        report[kind] = r = {
+            "copies_max": {v: max(d) for v, d in copy_distance.items()},
             "distinct_min": distinct[0],
             "distinct_pairs": len(distinct),
-            "distinct_within": {t: sum(d <= t for d in distinct) for t in (4, 6, 8, 10, 12, 14, 16)},
-            "copies_missed_at": {t: sum(d > t for v in copies.values() for d in v) for t in (4, 6, 8, 10, 12, 14, 16)},
-            "copies_missed_per_variant": {t: {k: sum(d > t for d in v) for k, v in copies.items()} for t in (8, 10, 12, 14)},
             "nearest_pairs": [[d, pictures[i].name, pictures[j].name] for d, i, j in pairs[:8]],
+            "thresholds": {t: {"distinct_within": sum(d <= t for d in distinct),
+                               "copies_beyond": {v: sum(d > t for d in ds) for v, ds in copy_distance.items()}}
+                           for t in (6, 8, 10, 12, 14, 16)},
         }
-        r = report[name]
-        print(f"\n{name}: copies, largest distance: " + ", ".join(f"{k} {v}" for k, v in r["copies_max"].items()))
-        print(f"{name}: nearest distinct pair {r['distinct_min']} of {r['distinct_pairs']} pairs; nearest: "
-              + "; ".join(f"{d} {a} / {b}" for d, a, b in r["nearest_pairs"][:5]))
-        print("threshold | distinct pairs within | copies beyond")
-        for t in r["distinct_within"]:
-            print(f"{t:>9} | {r['distinct_within'][t]:>21} | {r['copies_missed_at'][t]:>13}")
-        for t, missed in r["copies_missed_per_variant"].items():
-            print(f"{name} at {t}: copies beyond, per kind: " + ", ".join(f"{k} {n}" for k, n in missed.items()))
+        print(f"\n{kind}: largest copy distance: " + ", ".join(f"{v} {d}" for v, d in r["copies_max"].items()))
+        print(f"{kind}: nearest distinct pairs: " + "; ".join(f"{d} {a} / {b}" for d, a, b in r["nearest_pairs"][:4]))
+        print("| threshold | distinct pairs within | copies beyond: " + " | ".join(VARIANTS) + " |")
+        for t, row in r["thresholds"].items():
+            print(f"| {t} | {row['distinct_within']} | " + " | ".join(str(row["copies_beyond"][v]) for v in VARIANTS) + " |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
     return 0

@@ -34,6 +34,8 @@ class Prompts(Protocol):
 
     def choose_folder(self) -> Path | None: ...
 
+    def choose_picture(self, title: str) -> Path | None: ...
+
     def show_quarantine(self, rows: list[tuple[str, str]], restore: Callable[[str], str], forget: Callable[[], None]) -> None:
         """(entry id, line) pairs; ``restore(entry_id)`` returns one line saying what happened;
         ``forget()`` when the window closes (by the user, or after ``QUARANTINE_IDLE_S`` idle):
@@ -81,6 +83,12 @@ class Controls:
 
     def setup(self) -> None:
         self._in_background(self._setup)
+
+    def block_picture(self) -> None:
+        self._in_background(self._correct, "block")
+
+    def allow_picture(self) -> None:
+        self._in_background(self._correct, "allow")
 
     def open_report(self) -> None:
         self._in_background(self._open_report)
@@ -194,6 +202,15 @@ class Controls:
             current_pin = granted[2]
         choice, profiles = self.app.setup_choice()
         self.prompts.show_setup(choice, profiles, self.app.pin_set, lambda chosen: self.app.apply_setup(chosen, current_pin))
+
+    def _correct(self, kind: str) -> None:
+        """A parent's correction from the tray: a picture chosen, the PIN, and then it and its
+        copies are always flagged (block) or never (allow)."""
+        words = "Always block a picture" if kind == "block" else "Never flag a picture"
+        picture = self.prompts.choose_picture(f"Veil — {words.lower()}")
+        if picture is None or self._authorised(f"{'block' if kind == 'block' else 'allow'} {picture.name}") is None:
+            return
+        self.prompts.tell(self.app.correct(kind, picture))
 
     def _open_report(self) -> None:
         """The last week's page, written to the data dir and opened in the default browser."""

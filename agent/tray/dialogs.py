@@ -137,6 +137,19 @@ class TkPrompts:
 
         return self._ask(build)
 
+    def choose_picture(self, title: str) -> Path | None:
+        def build(finish: Callable[[Any], None]) -> None:
+            from tkinter import filedialog
+
+            self._focus_when_shown(".__tk_filedialog")
+            try:
+                chosen = filedialog.askopenfilename(parent=self.ui.root, title=title)
+            except self.ui.tk.TclError:
+                chosen = ""  # the tray closed the chooser under it
+            finish(Path(chosen) if chosen else None)
+
+        return self._ask(build)
+
     def show_quarantine(self, rows: list[tuple[str, str]], restore: Callable[[str], str], forget: Callable[[], None],
                         idle_s: float = QUARANTINE_IDLE_S) -> None:
         def build(_finish: Callable[[Any], None]) -> None:

@@ -89,6 +89,8 @@ def build_menu(status: Status, controls: Any, home: str = "") -> list[MenuEntry]
         MenuEntry("Set up Veil…", controls.setup, separator_before=True),
         *([MenuEntry("Change PIN…", controls.setup)] if status.pin_set else []),
         MenuEntry("Scan a folder…", controls.scan_folder, separator_before=True),
+        MenuEntry("Always block a picture…", controls.block_picture),
+        MenuEntry("Never flag a picture…", controls.allow_picture),
         MenuEntry("Open quarantine…", controls.open_quarantine),
         MenuEntry("Open audit log…", controls.open_audit_log),
         MenuEntry("Open report…", controls.open_report),

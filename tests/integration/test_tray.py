@@ -500,3 +500,22 @@ def test_first_run_setup_window_sets_the_pin_profile_folders_and_screen(tmp_path
         assert wait_until(lambda: desktop.mapped("veil-setup") == 1, 10)
     finally:
         tray.close()
+
+
+def test_always_block_a_picture_from_the_tray(tmp_path, watched, desktop, running):
+    """"Always block a picture…": Tk's file chooser, the PIN, and a re-saved copy arriving later is quarantined."""
+    from PIL import Image
+
+    folder, _config, data = watched
+    choose(desktop, running, "Always block a picture…")
+    assert wait_until(lambda: desktop.mapped("TkFDialog") == 1, 10), desktop.window_classes()
+    assert wait_until(lambda: desktop.focused_class() == "TkFDialog", 10), "the chooser did not take the keyboard"
+    desktop.type(str(PHOTO))
+    desktop.key("Return")
+    enter_pin(desktop, PIN)
+    assert wait_until(lambda: desktop.mapped("veil-note") == 1, 10)
+    blocks = [r["detail"] for r in agent_rows(data, "config") if r["detail"].startswith("blocked by picture #1")]
+    assert blocks and blocks[0].endswith(": scikit-coffee.jpg")
+    with Image.open(PHOTO) as image:
+        image.convert("RGB").resize((image.width * 2 // 3, image.height * 2 // 3)).save(folder / "coffee.png")
+    assert wait_until(lambda: not (folder / "coffee.png").exists(), 30)
