@@ -216,7 +216,8 @@ class App:
             from agent.screen_guard import ScreenGuard
 
             self.screen = ScreenGuard(self.config.screen, self.decider.classifier, lambda: self._profile, self.audit,
-                                      self.classifier.model.name, on_outcome=self.outcomes, paused=lambda: self.paused)
+                                      self.classifier.model.name, on_outcome=self.outcomes, paused=lambda: self.paused,
+                                      corrections=self.decider.corrections)
             self._screen_line = self.screen.start()
             if self._screen_line.startswith("screen: unavailable"):
                 why = self._screen_line.removeprefix("screen: unavailable (").removesuffix(")")

@@ -21,14 +21,25 @@ import numpy as np
 from agent.actions.overlay import Overlay, OverlayUnavailable, blurred_copy
 from agent.audit import AuditLog, AuditRecord
 from agent.config import ScreenSection
+from agent.corrections import Corrections
 from agent.outcome import Outcome, action_name
-from agent.policy import Profile, Smoother, decide
+from agent.picture_hash import grey_glance, phash
+from agent.policy import Decision, Profile, Smoother, decide
 from agent.sources.screen import Box, RegionTracker, ScreenUnavailable, WindowLister, glance, grab, open_capture, to_model_input
 
 log = logging.getLogger(__name__)
 
 COVER_MARGIN = 0.05  # of the covered area's larger side, at least 16 px: edges and frames stay hidden
 WHOLE_COVER_SHARE = 0.5  # a cover over half the monitor covers all of it
+
+
+def screen_glance(pixels: np.ndarray, box: Box) -> np.ndarray:
+    """A region of a BGRA capture as the 32×32 grey glance picture hashes are made of."""
+    from PIL import Image
+
+    crop = pixels[box.top : box.top + box.height, box.left : box.left + box.width, 2::-1]
+    step = max(1, min(crop.shape[0], crop.shape[1]) // 128)  # block means survive a cheap pre-shrink
+    return grey_glance(Image.fromarray(np.ascontiguousarray(crop[::step, ::step])))
 
 
 def cover_box(flagged: list[Box], whole: Box) -> Box:
@@ -75,7 +86,8 @@ class _Monitor:
 
 class ScreenGuard:
     def __init__(self, section: ScreenSection, classifier, profile: Callable[[], Profile], audit: AuditLog, model: str,
-                 on_outcome: Callable[[Outcome], None] | None = None, paused: Callable[[], bool] = lambda: False):
+                 on_outcome: Callable[[Outcome], None] | None = None, paused: Callable[[], bool] = lambda: False,
+                 corrections: Corrections | None = None):
         self.section = section
         self.classifier = classifier
         self.profile = profile
@@ -83,6 +95,7 @@ class ScreenGuard:
         self.model = model
         self.on_outcome = on_outcome or (lambda outcome: None)
         self.paused = paused  # while paused (with the PIN) nothing is sampled and no cover shown
+        self.corrections = corrections  # a picture the parent blocked is covered whatever the model says
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._overlay: Overlay | None = None
@@ -179,23 +192,38 @@ class ScreenGuard:
         batch = np.stack([to_model_input(shot.pixels, box) for box in regions])
         scores = self.classifier.classify(batch)
         decisions = [decide(s, profile) for s in scores]
-        worst = max(range(len(decisions)), key=lambda i: decisions[i].malign)
+        labels = [s.top for s in scores]
+        if self.corrections:
+            self._blocked_pictures(shot, regions, decisions, labels, profile)
+        worst = max(range(len(decisions)), key=lambda i: (decisions[i].flagged, decisions[i].malign))
         flagged = [box for box, decision in zip(regions, decisions) if decision.flagged]
         for box in flagged:
             if box != regions[0]:
                 monitor.tracker.flagged(box)
         monitor.flagged_area = cover_box(flagged, regions[0]) if flagged else None
-        monitor.last = (decisions[worst].flagged, decisions[worst].malign, scores[worst].top)
+        monitor.last = (decisions[worst].flagged, decisions[worst].malign, labels[worst])
         log.debug("screen %d: %d regions, worst %.3f (%s) in %s", monitor.number, len(regions), decisions[worst].malign,
-                  scores[worst].top, regions[worst])
+                  labels[worst], regions[worst])
         self._advance(monitor, shot, profile)
         return True
+
+    def _blocked_pictures(self, shot, regions: list[Box], decisions: list, labels: list[str], profile: Profile) -> None:
+        """A region that shows a picture the parent blocked is flagged (its own perceptual hash
+        near a correction's: a picture shown scaled in a window is a resized copy of it)."""
+        assert self.corrections is not None
+        for i, box in enumerate(regions):
+            if decisions[i].flagged:
+                continue
+            match = self.corrections.match(phash(screen_glance(shot.pixels, box)))
+            if match is not None and match.correction.kind == "block":
+                decisions[i] = Decision("malign", decisions[i].malign, profile.name)
+                labels[i] = f"blocked by the parent's correction #{match.correction.number}"
 
     def _advance(self, monitor: _Monitor, shot, profile: Profile) -> None:
         """Feed the last judged sample to the smoother; start or end an episode on its word."""
         flagged, malign, label = monitor.last
         change = monitor.smoother.update(flagged)
-        if monitor.episode is not None and malign > monitor.episode.peak:
+        if monitor.episode is not None and flagged and malign >= monitor.episode.peak:  # what the episode is about
             monitor.episode.peak, monitor.episode.label = malign, label
         if change == "start":
             monitor.episode = Episode(time.time(), malign, label)

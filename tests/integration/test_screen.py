@@ -193,3 +193,27 @@ def test_an_overlay_resized_from_outside_covers_the_picture_again(tmp_path, xser
         xserver.close(viewer)
     finally:
         agent.stop()
+
+
+def test_a_picture_the_parent_blocked_is_covered_on_screen(tmp_path, xserver):
+    """The model passes this photo; blocked by the parent (``veil block``), it is covered when a
+    window shows it scaled, and another photo beside it is not."""
+    from tests.agent_process import run_veil
+
+    coffee, cat = PHOTOS / "scikit-coffee.jpg", PHOTOS / "scikit-chelsea.jpg"
+    config = _config(tmp_path)
+    blocked = run_veil("block", str(coffee), "--config", str(config))
+    assert blocked.returncode == 0, blocked.stderr
+    agent = Agent(config, env=xserver.env)
+    try:
+        xserver.show("700x400+1100+100", cat)
+        time.sleep(2)
+        assert xserver.mapped_overlays() == 0
+        viewer = xserver.show("600x400+200+300", coffee)
+        assert wait_until(lambda: xserver.mapped_overlays() == 1, 10)
+        xserver.close(viewer)
+        assert wait_until(lambda: _stays(lambda: xserver.mapped_overlays() == 0, 1.0), 15)
+    finally:
+        agent.stop()
+    [row] = _screen_rows(tmp_path)
+    assert "(blocked by the parent's correction #1)" in row["detail"]
