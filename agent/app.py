@@ -75,6 +75,12 @@ class App:
         self.counters = Counters(keep_outcomes=once)
         self._trouble_lock = threading.Lock()
         self._last_storage_trouble = ""
+        from agent.config import NotifySection
+        from agent.notify import Notifier
+
+        # none until start() makes the real one: trouble written before then must not fail for want of it
+        self.notifier = Notifier(NotifySection(enabled=False), None)
+        self._notify_line = "notifications: off"
         self._stopping = threading.Event()
         self._loops: list[Loop] = []
         self.retries = RetryLater(intervals.retry_first_s, intervals.retry_max_s)

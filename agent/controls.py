@@ -8,6 +8,7 @@ Pause and profile belong to the running agent (agent/app.py): only it has a stat
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import cast
@@ -20,6 +21,17 @@ from agent.fsutil import display_path
 from agent.outcome import Source
 from agent.state import StateDB
 from agent.vault import Entry, KeyTrouble, PinError, Vault
+
+
+def _views_or_none(path: Path) -> list[tuple[int, ...]]:
+    """A file's picture views, or none for what is no picture Veil reads (a video, a broken file)."""
+    from agent.corrections import hashes_of_file
+    from agent.decode import DecodeError
+
+    try:
+        return [hashes_of_file(path)]
+    except (DecodeError, OSError, ValueError):
+        return []
 
 
 class ParentControls:
@@ -57,11 +69,13 @@ class ParentControls:
         state = self._state()
         allowed: list[str] = []
         sources: list[Source] = []
+        views: list[tuple[int, ...]] = []
 
-        def allow(entry: Entry) -> None:  # on record before the file is back, so the watcher leaves it be
+        def allow(entry: Entry, restored: Path) -> None:  # on record before the file is back, so the watcher leaves it be
             state.allow(entry.content_sha256, f"restored from vault entry {entry_id}")
             allowed.append(entry.content_sha256)
             sources.append(cast(Source, entry.meta.get("source") or "folder"))
+            views.extend(_views_or_none(restored))  # from the restored bytes, before anyone else can reach them
 
         try:
             target = self.vault.restore(entry_id, private, to, before_write=allow)
@@ -71,37 +85,39 @@ class ParentControls:
             raise
         self.audit.append(AuditRecord(sources[0] if sources else "folder", display_path(target), action="restore",
                                       profile=self._profile(), detail=f"restored from vault entry {entry_id}" + (f"; {by}" if by else "")))
-        self._allow_picture(target, entry_id)
+        if views:  # a restored still is allowed as a picture too: a resized or re-saved copy is not quarantined again
+            self._add_correction("allow", views[0], f"{target.name} (restored from vault entry {entry_id})")
         return target
 
-    def _allow_picture(self, target: Path, entry_id: str) -> None:
-        """A restored picture is allowed as a picture too: a resized or re-saved copy of it is
-        not quarantined again (a video, or a file Veil cannot decode, keeps the exact-bytes allow)."""
-        from agent.decode import DecodeError
-
-        try:
-            self.correct("allow", target, f"{target.name} (restored from vault entry {entry_id})")
-        except (DecodeError, OSError):
-            pass
-
-    def correct(self, kind: str, path: Path, label: str = "") -> Correction:
+    def correct(self, kind: str, path: Path) -> Correction:
         """Allow or block the picture in ``path`` and its near copies (the caller has checked the
-        PIN). DecodeError when the file is not a picture Veil reads. Audited with its hashes,
-        which is what makes the correction survive a deleted state database."""
-        from agent.corrections import Corrections, audit_detail_added, hashes_of_file, highest_number
+        PIN). DecodeError when the file is not a picture Veil reads."""
+        from agent.corrections import hashes_of_file
 
-        hashes = hashes_of_file(path)
-        correction = Corrections(self._state()).add(kind, hashes, label or path.name, after=highest_number(self._audit_rows()))
+        return self._add_correction(kind, hashes_of_file(path), path.name)
+
+    def _add_correction(self, kind: str, views: tuple[int, ...], label: str) -> Correction:
+        """Audited first, with its hashes (the record that makes it survive a deleted state
+        database), then stored: a failed audit write leaves no correction in force."""
+        from agent.corrections import Correction, Corrections, audit_detail_added, clean_label, highest_number
+
+        corrections = Corrections(self._state())
+        number = max([highest_number(self._audit_rows()), *(c.number for c in corrections.all())]) + 1
+        correction = Correction(number, kind, views, clean_label(label), time.time())
         self._row("config", audit_detail_added(correction))
+        corrections.put(correction)
         return correction
 
-    def uncorrect(self, number: int) -> Correction | None:
+    def uncorrect(self, number: int, kind: str) -> Correction | None:
+        """Remove correction ``number`` if it is of ``kind`` (None, nothing removed, otherwise)."""
         from agent.corrections import Corrections, audit_detail_removed
 
-        removed = Corrections(self._state()).remove(number)
-        if removed is not None:
-            self._row("config", audit_detail_removed(removed))
-        return removed
+        corrections = Corrections(self._state())
+        found = next((c for c in corrections.all() if c.number == number and c.kind == kind), None)
+        if found is not None:
+            self._row("config", audit_detail_removed(found))
+            corrections.remove(number)
+        return found
 
     def _audit_rows(self) -> list[dict[str, str]]:
         from agent.report import read_rows

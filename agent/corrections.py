@@ -26,8 +26,16 @@ KINDS = ("allow", "block")
 # within this distance of its original, and no two distinct pictures are.
 MATCH_DISTANCE = 10
 
-_ADDED = re.compile(r"^(allowed|blocked) by picture #(\d+) \(phash ((?:[0-9a-f]{16} ?)+)\): (.*)$")
-_REMOVED = re.compile(r"^correction #(\d+) removed")
+_ADDED = re.compile(r"(allowed|blocked) by picture #(\d+) \(phash ((?:[0-9a-f]{16} ?)+)\): (.*)\Z", re.S)
+_REMOVED = re.compile(r"correction #(\d+) removed")
+LABEL_CHARS = 120
+
+
+def clean_label(name: str) -> str:
+    """A file's name as a correction's label: printable, valid UTF-8, one line, not too long."""
+    text = name.encode("utf-8", "replace").decode("utf-8")
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -78,8 +86,11 @@ class Corrections:
     """The corrections of one data dir, kept in step with the state database (another process,
     such as ``veil block``, may add one at any time)."""
 
-    def __init__(self, state):
+    def __init__(self, state, audit_path: Path | None = None, check_every_s: float = 1.0):
         self._state = state
+        self._audit_path = audit_path  # given: an allow counts only if the audit log records it (checked at each change)
+        self._check_every_s = check_every_s  # the database's version is asked for at most this often
+        self._checked_at = -1e9
         self._lock = threading.Lock()
         self._version: str | None = None
         self._items: list[Correction] = []
@@ -87,10 +98,21 @@ class Corrections:
         self._owner = np.zeros(0, np.intp)  # which correction each view belongs to
 
     def _fresh(self) -> None:
+        now = time.monotonic()
+        if now - self._checked_at < self._check_every_s:
+            return
+        self._checked_at = now
         version = self._state.corrections_version()
         if version == self._version:
             return
-        items = [Correction(n, k, hashes, label, at) for n, k, hashes, label, at in self._state.corrections()]
+        items = _stored(self._state)
+        if self._audit_path is not None and any(c.kind == "allow" for c in items):
+            from agent.report import read_rows
+
+            recorded = replay(read_rows(self._audit_path))
+            # an allow written into the database while the agent runs, never audited, is not used
+            items = [c for c in items if c.kind == "block" or (c.number in recorded and recorded[c.number].hashes == c.hashes
+                                                               and recorded[c.number].kind == "allow")]
         self._items = items
         self._hashes = np.array([h for c in items for h in c.hashes], np.uint64)
         self._owner = np.array([i for i, c in enumerate(items) for _ in c.hashes], np.intp)
@@ -121,23 +143,28 @@ class Corrections:
     def add(self, kind: str, hashes: tuple[int, ...], label: str, after: int = 0) -> Correction:
         """A new correction, numbered past every number in use or ever recorded (``after``: the
         highest the audit log has seen), so a number is never reused."""
-        if kind not in KINDS:
-            raise ValueError(f"a correction is one of {KINDS}, not {kind!r}")
-        at = time.time()
         number = max([after, *(c.number for c in self.all())]) + 1
-        self._state.put_correction(number, kind, hashes, label, at)
-        return Correction(number, kind, hashes, label, at)
+        correction = Correction(number, kind, hashes, clean_label(label), time.time())
+        self.put(correction)
+        return correction
+
+    def put(self, correction: Correction) -> None:
+        if correction.kind not in KINDS:
+            raise ValueError(f"a correction is one of {KINDS}, not {correction.kind!r}")
+        self._state.put_correction(correction.number, correction.kind, correction.hashes, correction.label, correction.added_at)
+        self._checked_at = -1e9  # its own change is seen at once
 
     def remove(self, number: int) -> Correction | None:
         found = next((c for c in self.all() if c.number == number), None)
         if found is not None:
             self._state.drop_correction(number)
+            self._checked_at = -1e9
         return found
 
 
 def highest_number(rows: list[dict[str, str]]) -> int:
     """The highest correction number the audit log ever recorded (removed ones too)."""
-    numbers = [int(m[2]) for row in rows if row.get("source") == "agent" and (m := _ADDED.match(row.get("detail", "")))]
+    numbers = [int(m[2]) for row in rows if row.get("source") == "agent" and (m := _ADDED.match(row.get("detail") or ""))]
     return max(numbers, default=0)
 
 
@@ -147,7 +174,7 @@ def replay(rows: list[dict[str, str]]) -> dict[int, Correction]:
     for row in rows:
         if row.get("source") != "agent" or row.get("subject") != "config":
             continue
-        detail = row.get("detail", "")
+        detail = row.get("detail") or ""  # a short row has None there
         added = _ADDED.match(detail)
         if added:
             number = int(added[2])
@@ -161,20 +188,28 @@ def replay(rows: list[dict[str, str]]) -> dict[int, Correction]:
 
 
 def reconcile(state, rows: list[dict[str, str]]) -> list[str]:
-    """Make the database hold exactly the corrections the audit log records; returns what had to
-    be put right, in words (each becomes an ``error`` row: someone edited or deleted the database)."""
+    """Put the state database right from the audit log, failing safe: a block the log records
+    and the database lacks is put back (the database was deleted or edited), and an allow the
+    log does not record is dropped (slipped in by hand). Never the other way: an allow is not
+    added from log rows alone (anyone can append a row whose chain checks out; the parent makes
+    it again), and a block is not dropped. Returns what was put right, in words."""
     recorded = replay(rows)
-    stored = {n: Correction(n, k, hashes, label, at) for n, k, hashes, label, at in state.corrections()}
+    stored = {c.number: c for c in _stored(state)}
     notes = []
     for number, correction in recorded.items():
         have = stored.get(number)
-        if have is None or have.kind != correction.kind or have.hashes != correction.hashes:
-            state.put_correction(number, correction.kind, correction.hashes, correction.label, time.time())
-            notes.append(f"correction #{number} ({correction.kind}: {correction.label}) was missing or changed in the state "
+        if correction.kind == "block" and (have is None or have.kind != "block" or have.hashes != correction.hashes):
+            state.put_correction(number, "block", correction.hashes, correction.label, time.time())
+            notes.append(f"correction #{number} (block: {correction.label}) was missing or changed in the state "
                          "database; put back from the audit log")
     for number, correction in stored.items():
-        if number not in recorded:
+        known = recorded.get(number)
+        if correction.kind == "allow" and (known is None or known.kind != "allow" or known.hashes != correction.hashes):
             state.drop_correction(number)
-            notes.append(f"correction #{number} ({correction.kind}: {correction.label}) was in the state database but never "
-                         "in the audit log; removed")
+            notes.append(f"correction #{number} (allow: {correction.label}) was in the state database but not so in the "
+                         "audit log; removed")
     return notes
+
+
+def _stored(state) -> list[Correction]:
+    return [Correction(n, k, hashes, label, at) for n, k, hashes, label, at in state.corrections()]

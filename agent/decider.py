@@ -114,7 +114,7 @@ class FileDecider:
                  on_outcome: Callable[[Outcome], None] | None = None, again: Callable[[Path], object] | None = None):
         self.classifier = LockedClassifier(classifier)
         self.state, self.actions = state, actions
-        self.corrections = Corrections(state)  # the parent's allow/block by picture
+        self.corrections = Corrections(state, actions.audit.path)  # the parent's allow/block by picture
         self.audit = actions.audit
         self.profile = profile
         self.ignored = ignored
@@ -194,7 +194,7 @@ class FileDecider:
         if self.state.is_standin(sha):
             self.state.record(path, identity, sha, "standin", None, "none")
             return Outcome(display_path(path), "standin", path=path)
-        if self.state.is_allowed(sha):
+        if self.state.is_allowed(sha) and not self._blocked(path, sha, kind, held):  # a later block beats a restore
             self.state.record(path, identity, sha, "allowed", None, "none")
             return Outcome(display_path(path), "allowed", path=path)
         known = self.state.known_content(sha)
@@ -230,7 +230,9 @@ class FileDecider:
         decision, scores, region = verdict
         correction = ""
         if not known.video and self.corrections:
-            decision, region, correction = self._corrected(decision, region, picture if picture is not None else self._hash(path, sha, kind, held))
+            still = known.frames == 1  # an animation's other frames are not the picture that was allowed
+            decision, region, correction = self._corrected(decision, region, picture if picture is not None else
+                                                           self._hash(path, sha, kind, held), may_allow=still)
         result = ScanResult(path, decision.prediction, (time.perf_counter() - started) * 1000, decision, scores,
                             known.frames, known.worst_frame, known.note, region)
         kind = "video" if known.video else "folder"
@@ -247,13 +249,32 @@ class FileDecider:
                 self.state.remember_hash(sha, picture)
         return picture
 
-    def _corrected(self, decision: Decision, region: Region | None, picture: int | None) -> tuple[Decision, Region | None, str]:
-        """The parent's correction for this picture, where one applies and changes the outcome:
-        an allowed picture passes, a blocked one is flagged whatever the model said."""
-        match = self.corrections.match(picture) if picture is not None else None
+    def _blocked(self, path: Path, sha: str, kind: str, held) -> bool:
+        """Whether the parent blocked this picture (checked before an exact-bytes allow is honoured)."""
+        if kind == "video" or not self.corrections:
+            return False
+        picture = self._hash(path, sha, kind, held)
+        match = self._match(picture)
+        return match is not None and match.correction.kind == "block"
+
+    def _match(self, picture: int | None):
+        if picture is None:
+            return None
+        try:
+            return self.corrections.match(picture)
+        except Exception as err:  # a broken corrections table must not stop judging: the model's decision stands
+            log.warning("cannot look up the parent's corrections: %s", err)
+            return None
+
+    def _corrected(self, decision: Decision, region: Region | None, picture: int | None,
+                   may_allow: bool = True) -> tuple[Decision, Region | None, str]:
+        """The parent's correction for this picture, where one applies and changes the outcome: an
+        allowed still passes when the whole picture decided (a region that flagged is something
+        else pasted into it), a blocked picture is flagged whatever the model said."""
+        match = self._match(picture)
         if match is None:
             return decision, region, ""
-        if match.correction.kind == "allow" and decision.flagged:
+        if match.correction.kind == "allow" and decision.flagged and may_allow and region is None:
             return Decision("benign", decision.malign, decision.profile), None, f"{match.words()}; the model said {decision.malign:.2f}"
         if match.correction.kind == "block" and not decision.flagged:
             return Decision("malign", decision.malign, decision.profile), None, f"{match.words()}; the model said {decision.malign:.2f}"

@@ -28,7 +28,16 @@ _ENTRY = re.compile(r"vault entry ([A-Za-z0-9_-]+)")
 _PURGE = re.compile(r"quarantine purge: \d+ entries older than (\d+(?:\.\d+)?) days")
 
 
-def parse_time(text: str) -> float | None:
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0
+
+
+def parse_time(text: str | None) -> float | None:
+    if not text:
+        return None
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
     except ValueError:
@@ -77,6 +86,7 @@ class Report:
     settings: dict[str, Any]
     totals: dict[str, int] = field(default_factory=dict)
     corrections: list[dict[str, Any]] = field(default_factory=list)  # the parent's allow/block by picture, now
+    warnings: list[dict[str, str]] = field(default_factory=list)  # errors, wrong PINs, settings changes, gaps: what to look at
 
     def share(self, state: str) -> float:
         span = self.until - self.since
@@ -108,10 +118,10 @@ def coverage(rows: list[dict[str, str]], since: float, until: float, alive_every
     changes: list[tuple[float, str, str]] = []  # (time, state, why)
     last_alive: float | None = None
     for row in rows:
-        at = parse_time(row.get("time", ""))
+        at = parse_time(row.get("time"))
         if row.get("source") != "agent" or at is None:
             continue
-        event, detail = row.get("subject", ""), row.get("detail", "")
+        event, detail = row.get("subject") or "", row.get("detail") or ""
         if event == "start" and detail.startswith("run --once"):
             continue  # a one-off pass, not protection
         if event in ("start", "resume"):
@@ -158,24 +168,26 @@ def build_report(config, since: float | None, until: float | None = None) -> Rep
 
     until = time.time() if until is None else until
     rows = read_rows(config.audit_file)
-    times = [t for t in (parse_time(r.get("time", "")) for r in rows) if t is not None]
+    times = [t for t in (parse_time(r.get("time")) for r in rows) if t is not None]
     if since is None:
         since = min(times) if times else until
-    in_period = [r for r, t in zip(rows, (parse_time(r.get("time", "")) for r in rows)) if t is not None and since <= t <= until]
+    in_period = [r for r, t in zip(rows, (parse_time(r.get("time")) for r in rows)) if t is not None and since <= t <= until]
 
     blocked = [r for r in in_period if r.get("decision") == "malign" and r.get("source") in BLOCKING_SOURCES
                and r.get("action") in ("quarantine", "blur", "log")]
     by_day: dict[str, Counter[str]] = defaultdict(Counter)
     for row in blocked:
-        by_day[local_day(parse_time(row["time"]) or 0)][row["source"]] += 1
-    folders = Counter(str(PurePath(r["subject"]).parent) for r in blocked if r["source"] in ("folder", "scan"))
+        by_day[local_day(parse_time(row.get("time")) or 0)][row["source"]] += 1
+    folders = Counter(str(PurePath(r.get("subject") or "?").parent) for r in blocked if r["source"] in ("folder", "scan"))
     episodes = []
     for row in in_period:
         if row.get("source") == "screen":
-            match = _EPISODE.match(row.get("detail", ""))
+            match = _EPISODE.match(row.get("detail") or "")
             if match:
-                episodes.append({"screen": row["subject"], "start": match[1], "end": match[2], "seconds": float(match[3]),
-                                 "peak": float(match[4]), "label": match[5], "ended": match[6] or "", "action": row.get("action", "")})
+                episodes.append({"screen": row.get("subject") or "", "start": match[1], "end": match[2], "seconds": float(match[3]),
+                                 "peak": _number(match[4]), "label": match[5], "ended": match[6] or "", "action": row.get("action") or ""})
+    warnings = [{"time": r.get("time") or "", "event": r.get("subject") or "", "detail": r.get("detail") or ""} for r in in_period
+                if r.get("source") == "agent" and r.get("subject") in ("error", "pin-failed", "config", "frozen", "gap")]
     result = verify(config.audit_file, earlier_activity=earlier_activity(config))
     profile_rows = [r for r in rows if r.get("source") == "agent" and r.get("profile")]
     settings = {
@@ -199,6 +211,7 @@ def build_report(config, since: float | None, until: float | None = None) -> Rep
         chain={"ok": result.ok, "rows": result.rows, "problem": result.problem},
         settings=settings,
         corrections=[{"number": c.number, "kind": c.kind, "label": c.label} for c in replay(rows).values()],
+        warnings=warnings,
         totals={"blocked": len(blocked), "quarantined": sum(r["action"] == "quarantine" for r in blocked),
                 "blurred": sum(r["action"] == "blur" for r in blocked), "logged": sum(r["action"] == "log" for r in blocked),
                 "screen episodes": len(episodes),
@@ -212,7 +225,7 @@ def current_quarantine(rows: list[dict[str, str]], vault_dir) -> list[dict[str, 
     missing, which is what deleting a vault file leaves behind."""
     entries: dict[str, dict[str, Any]] = {}
     for row in rows:
-        detail, at = row.get("detail", ""), parse_time(row.get("time", "")) or 0.0
+        detail, at = row.get("detail") or "", parse_time(row.get("time") or "") or 0.0
         match = _ENTRY.search(detail)
         if row.get("action") in ("quarantine", "blur") and match and not detail.startswith("restored"):
             entries[match[1]] = {"id": match[1], "name": row.get("subject", ""), "source": row.get("source", ""),

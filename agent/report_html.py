@@ -12,6 +12,7 @@ import html
 import io
 import re
 import time
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -57,7 +58,8 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     # narrow figures with large type: scaled to a phone's width the labels stay readable
-    plt.rcParams.update({"svg.fonttype": "path", "font.size": 11, "svg.hashsalt": "veil"})
+    # text.parse_math off: a folder named "$x$" is a name, not TeX (and a malformed one would stop the report)
+    plt.rcParams.update({"svg.fonttype": "path", "font.size": 11, "svg.hashsalt": "veil", "text.parse_math": False})
     return plt
 
 
@@ -221,6 +223,16 @@ def render_html(report: Report) -> str:
                               q["id"] + ("" if q["in vault"] else " (missing from the vault folder!)")] for q in report.quarantine]))
     else:
         parts.append("<p>The quarantine is empty.</p>")
+    parts.append("<h2>Worth a look</h2>")
+    if report.warnings:
+        counts = Counter(w["event"] for w in report.warnings)
+        said = {"error": ("error", "errors"), "pin-failed": ("wrong PIN", "wrong PINs"), "config": ("settings change", "settings changes"),
+                "frozen": ("freeze", "freezes"), "gap": ("gap", "gaps")}
+        parts.append("<p>" + ", ".join(f"{n} {said.get(event, (event, event))[n != 1]}" for event, n in counts.most_common())
+                     + " in this period (the latest first):</p>")
+        parts.append(_table(["when", "what", "detail"], [[_local(w["time"]), w["event"], w["detail"]] for w in report.warnings[::-1][:30]]))
+    else:
+        parts.append("<p>No errors, wrong PINs or settings changes in this period.</p>")
     parts.append("<h2>Corrections</h2>")
     if report.corrections:
         parts.append(_table(["#", "kind", "picture"], [[c["number"], "never flagged" if c["kind"] == "allow" else "always flagged",

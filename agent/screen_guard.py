@@ -82,6 +82,7 @@ class _Monitor:
     overlay_telling: np.ndarray | None = None  # where the cover differs from what it covers
     flagged_area: Box | None = None  # the last judged sample's flagged regions, as one rectangle
     covered: Box | None = None  # what the overlay covers now (monitor coordinates)
+    whole: Box | None = None  # the whole monitor (monitor coordinates), once sampled
 
 
 class ScreenGuard:
@@ -144,6 +145,9 @@ class ScreenGuard:
                 took = time.monotonic() - began
                 slow = took > interval / 2
                 interval = self.section.interval_s if changed and not slow else min(self.section.max_interval_s, interval * 1.5)
+                if any(m.covered is not None and m.covered != m.whole for m in monitors):
+                    # a cover over one window: a window dragged from under it must not stay bare for a stretched interval
+                    interval = min(interval, self.section.interval_s)
                 if any(m.smoother.pending for m in monitors):
                     interval = self.section.interval_s / 4
         finally:
@@ -200,7 +204,11 @@ class ScreenGuard:
         for box in flagged:
             if box != regions[0]:
                 monitor.tracker.flagged(box)
-        monitor.flagged_area = cover_box(flagged, regions[0]) if flagged else None
+        monitor.whole = regions[0]
+        # a flagged area that changed inside a window may be only part of its picture: the whole window is covered
+        enclosing = [min((w for w in monitor.tracker.windows if w.contains(box)), key=lambda w: w.width * w.height, default=box)
+                     if box != regions[0] else box for box in flagged]
+        monitor.flagged_area = cover_box(enclosing, regions[0]) if flagged else None
         monitor.last = (decisions[worst].flagged, decisions[worst].malign, labels[worst])
         log.debug("screen %d: %d regions, worst %.3f (%s) in %s", monitor.number, len(regions), decisions[worst].malign,
                   labels[worst], regions[worst])

@@ -104,14 +104,25 @@ def apply_setup(path: Path, choice: SetupChoice, controls, current_pin: str | No
         raise ConfigError(f"the PIN is too short: at least {MIN_PIN_LENGTH} characters")
     if not choice.folders:
         raise ConfigError("choose at least one folder to watch")
-    existing = path.read_text(encoding="utf-8") if path.exists() else None
-    text = edited_config(existing, choice)
     import tomllib
 
-    config = parse_config(tomllib.loads(text), source=path)  # ConfigError before anything changes
+    import tomlkit.exceptions
+
+    try:
+        existing = path.read_text(encoding="utf-8") if path.exists() else None
+        text = edited_config(existing, choice)
+        config = parse_config(tomllib.loads(text), source=path)  # ConfigError before anything changes
+    except (UnicodeDecodeError, tomlkit.exceptions.TOMLKitError, tomllib.TOMLDecodeError) as err:
+        raise ConfigError(f"{path} cannot be read as TOML ({err}); fix it or move it away, then set up again") from None
+    except OSError as err:
+        raise ConfigError(f"{path} cannot be read ({err.strerror or err})") from None
     if choice.new_pin is not None:
         controls.set_pin(current_pin, choice.new_pin)  # audited "PIN set"
-    write_config_file(path, text)
+    try:
+        write_config_file(path, text)
+    except OSError as err:
+        changed = "the new PIN is set, but " if choice.new_pin is not None else ""
+        raise ConfigError(f"{changed}{path} could not be written ({err.strerror or err}); the settings are unchanged") from None
     controls.note_config(f"setup ({by}): profile {choice.profile}; watching {', '.join(choice.folders)}; "
                          f"screen {'on' if choice.screen else 'off'}; written to {path}")
     return config

@@ -214,7 +214,13 @@ class StateDB:
         """(id, kind, the picture's hashes, label, added_at) of every allow/block correction, oldest first."""
         with self._lock:
             rows = self._db.execute("SELECT id, kind, hashes, label, added_at FROM corrections ORDER BY id").fetchall()
-        return [(i, k, tuple(int(h, 16) for h in hashes.split()), label, at) for i, k, hashes, label, at in rows]
+        found = []
+        for i, k, hashes, label, at in rows:
+            try:  # a row garbled by hand is passed over, not fatal: the audit log puts blocks back at start
+                found.append((int(i), str(k), tuple(int(h, 16) for h in str(hashes).split()), str(label), float(at or 0)))
+            except (TypeError, ValueError):
+                continue
+        return found
 
     def put_correction(self, number: int, kind: str, hashes: tuple[int, ...], label: str, added_at: float) -> None:
         """Store one correction under its number (a new one, or one put back from the audit log)."""

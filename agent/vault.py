@@ -512,10 +512,10 @@ class Vault:
         return sorted(found, key=lambda e: e.time), unopened
 
     def restore(self, entry_id: str, private: X25519PrivateKey, to: Path | None = None,
-                before_write: Callable[[Entry], None] | None = None) -> Path:
+                before_write: Callable[[Entry, Path], None] | None = None) -> Path:
         """Put the file back byte-identical with its mode and times; never overwrites.
-        ``before_write(entry)`` runs once the content is decrypted and verified, before the file
-        appears under its name."""
+        ``before_write(entry, temp)`` runs once the content is decrypted and verified into
+        ``temp``, before the file appears under its name."""
         path = self._entry_path(entry_id)
         try:
             handle = open(path, "rb")
@@ -541,7 +541,7 @@ class Vault:
                 os.chmod(temp, entry.meta["mode"])
                 os.utime(temp, ns=(entry.meta["atime_ns"], entry.meta["mtime_ns"]))
                 if before_write is not None:
-                    before_write(entry)
+                    before_write(entry, temp)
                 if replaces_stand_in:
                     os.replace(temp, target)
                 else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import math
 import sys
 from pathlib import Path
 
@@ -103,7 +104,7 @@ def _write_threshold(args: argparse.Namespace, config, profile: str, threshold: 
     document = tomlkit.parse(path.read_text(encoding="utf-8") if path.exists() else example_text())
     profiles = document.setdefault("profiles", tomlkit.table(is_super_table=True))
     table = profiles.setdefault(profile, tomlkit.table())
-    table["threshold"] = round(threshold, 4)
+    table["threshold"] = math.ceil(threshold * 10_000) / 10_000  # rounded up: never below the benign score it must not reach
     text = tomlkit.dumps(document)
     try:
         parse_config(tomllib.loads(text), source=path)

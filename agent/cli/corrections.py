@@ -42,8 +42,8 @@ def cmd_correct(args: argparse.Namespace) -> int:
             raise FatalError(f"veil {verb} remove: which? (see veil {verb} list)")
         unlock(controls, f"remove {verb} corrections")
         for number in numbers:
-            removed = controls.uncorrect(number)
-            if removed is None or removed.kind != kind:
+            removed = controls.uncorrect(number, kind)
+            if removed is None:
                 raise FatalError(f"no {verb} correction #{number} (see veil {verb} list)")
             print(f"removed #{number} ({removed.label})")
         return EXIT_OK
@@ -60,6 +60,8 @@ def cmd_correct(args: argparse.Namespace) -> int:
             print(f"veil: {path}: not a picture Veil can read ({err}); nothing {verb}ed", file=sys.stderr)
             status = EXIT_UNREADABLE
             continue
-        said = "allowed: it and its copies are never flagged" if kind == "allow" else "blocked: it and its copies are always flagged"
-        print(f"#{correction.number} {path.name} {said}")
+        said = ("allowed: it and its copies are not flagged from now on" if kind == "allow" else
+                "blocked: it and its copies are flagged from now on (files already decided are judged again when they change; "
+                "veil scan PATH --action quarantine acts on them now)")
+        print(f"#{correction.number} {correction.label} {said}")
     return status

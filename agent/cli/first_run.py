@@ -53,7 +53,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
             raise FatalError(problem)
     try:
         written = apply_setup(path, SetupChoice(profile, folders, screen, new_pin), controls, current_pin, by="veil setup")
-    except (ConfigError, PinError) as err:
+    except (ConfigError, PinError, OSError) as err:
         raise FatalError(str(err).removeprefix(f"{path}: ")) from None
     if new_pin is not None:
         print("PIN set: pause, profile, quit, restore and setup now ask for it")

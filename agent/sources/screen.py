@@ -192,6 +192,7 @@ class RegionTracker:
         self._last_glance: np.ndarray | None = None
         self._flagged: deque[Box] = deque(maxlen=keep_flagged)
         self._windows = windows
+        self.windows: list[Box] = []  # the visible windows at the last changed sample (monitor coordinates)
 
     def regions(self, shot: Grab) -> list[Box] | None:
         """None when nothing changed since the last sample (no inference needed)."""
@@ -204,6 +205,7 @@ class RegionTracker:
         changed = [] if previous is None else changed_boxes(previous, look, width, height)
         changed.sort(key=lambda b: b.width * b.height, reverse=True)
         windows = self._windows.boxes(shot.bounds) if self._windows else []
+        self.windows = windows
         regions = [whole]
         # windows first: their rectangles are exact, while change boxes are cell-aligned and a few
         # pixels of desktop around a picture can be enough to change the verdict (measured)

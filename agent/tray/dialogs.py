@@ -216,7 +216,7 @@ class TkPrompts:
         self._show(lambda: build(lambda _value: None))
 
     def show_setup(self, choice: SetupChoice, profiles: dict[str, str], pin_set: bool,
-                   save: Callable[[SetupChoice], str]) -> None:
+                   save: Callable[[SetupChoice], str], idle_s: float = QUARANTINE_IDLE_S) -> None:
         """The setup window: a new PIN (twice), the profile, the watched folders (added with the
         folder chooser) and screen protection. ``save`` runs off the Tk thread and returns what
         to say: "saved…" closes the window, anything else is shown in it as the problem."""
@@ -224,6 +224,22 @@ class TkPrompts:
             tk = self.ui.tk
             window = self._window("veil-setup", "Set up Veil")
             window.resizable(False, False)
+            last_use = [time.monotonic()]
+
+            def used(_event: Any = None) -> None:
+                last_use[0] = time.monotonic()
+
+            def close_when_idle() -> None:  # it holds the PIN given to open it: not left open for whoever comes next
+                if not window.winfo_exists():
+                    return
+                if time.monotonic() - last_use[0] >= idle_s:
+                    window.destroy()
+                else:
+                    window.after(1000, close_when_idle)
+
+            for sequence in ("<KeyPress>", "<ButtonPress>", "<Motion>"):
+                window.bind(sequence, used, add="+")
+            window.after(1000, close_when_idle)
             top = tk.Frame(window, padx=16)
             top.pack(fill="x", pady=(12, 0))
             tk.Label(top, text="Veil's settings" if pin_set else "Welcome to Veil", font=("TkDefaultFont", 14, "bold")).pack(anchor="w")

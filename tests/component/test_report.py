@@ -118,3 +118,19 @@ def test_no_audit_log_yet_is_an_empty_report_not_an_error(tmp_path):
     assert report.segments == [] and report.totals["blocked"] == 0 and report.quarantine == []
     assert read_rows(config.audit_file) == []
     assert "Nothing was flagged in this period" in render_html(report) or "Nothing was blocked" in render_html(report)
+
+
+def test_odd_names_and_short_rows_do_not_stop_the_report(story):
+    """A folder named like TeX, a row cut short by hand: the page is still made."""
+    config, _ = story
+    from agent.audit import AuditLog, AuditRecord
+
+    AuditLog(config.audit_file).append(AuditRecord("folder", "/home/kid/$\\foo$/x.jpg", decision="malign", action="log",
+                                                   profile="child", malign="0.9", time="2026-11-25T12:00:00Z"))
+    with open(config.audit_file, "a", encoding="utf-8") as log:
+        log.write("2026-11-25T13:00:00Z,agent,config\n")  # short: no detail column at all
+    report = build_report(config, parse_time(SINCE), parse_time(UNTIL))
+    page = render_html(report)
+    assert "$\\foo$" in page and not report.chain["ok"]  # the cut row breaks the chain, and the page says so
+    assert [w["event"] for w in report.warnings] == ["gap", "frozen", "config"]
+    assert "<p>1 gap, 1 freeze, 1 settings change in this period" in page

@@ -119,6 +119,15 @@ def test_a_restored_picture_is_allowed_as_a_picture(home, tmp_path):
         agent.stop()
     assert (folder / "kept-copy.jpg").exists()
     assert _rows(data, "kept-copy.jpg")[0]["detail"].startswith("allowed (parent's correction #1, like kept.png (restored from vault entry")
+    # a later block beats the restore: the exact bytes that were restored are flagged again
+    assert _veil(config, "block", str(CANARY)).returncode == 0
+    agent = Agent(config)
+    try:
+        (folder / "again.png").write_bytes(CANARY.read_bytes())
+        assert wait_until(lambda: not (folder / "again.png").exists(), 30)
+    finally:
+        agent.stop()
+    assert _rows(data, "again.png")[-1]["action"] == "quarantine"  # the model flags it; the restore no longer shields it
 
 
 def test_a_deleted_state_database_does_not_lose_a_block_and_a_smuggled_allow_is_dropped(home, tmp_path):
@@ -146,7 +155,7 @@ def test_a_deleted_state_database_does_not_lose_a_block_and_a_smuggled_allow_is_
     finally:
         agent.stop()
     errors = [r["detail"] for r in audit_of(data) if r["subject"] == "error"]
-    assert any("correction #7 (allow: sneaky) was in the state database but never in the audit log; removed" in e for e in errors)
+    assert any("correction #7 (allow: sneaky) was in the state database but not so in the audit log; removed" in e for e in errors)
 
 
 def test_distinct_pictures_stay_apart_and_copies_match():

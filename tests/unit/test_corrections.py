@@ -1,7 +1,7 @@
 """The corrections' own rules, on a real state database: matching by any view, a block winning
 over an allow, numbers never reused, and the audit log as the record that puts the database right."""
 
-from agent.corrections import Corrections, audit_detail_added, audit_detail_removed, highest_number, reconcile, replay
+from agent.corrections import Correction, Corrections, audit_detail_added, audit_detail_removed, highest_number, reconcile, replay
 from agent.state import StateDB
 
 
@@ -28,7 +28,7 @@ def test_numbers_are_never_reused_and_another_process_is_seen(tmp_path):
     assert first.number == 6
     other = Corrections(StateDB(tmp_path / "state.sqlite3"))  # as `veil block` in another process
     other.add("allow", (2,), "b.jpg")
-    assert [c.number for c in mine.all()] == [6, 7]
+    assert [c.number for c in Corrections(state, check_every_s=0).all()] == [6, 7]  # seen at the next version check
     mine.remove(6)
     assert [c.number for c in mine.all()] == [7]
     state.close()
@@ -45,7 +45,21 @@ def test_the_audit_log_puts_the_database_right(tmp_path):
     state.drop_correction(kept.number)  # lost from the database
     state.put_correction(42, "allow", (0xABC,), "smuggled.jpg", 0)  # never audited
     notes = reconcile(state, rows)
-    assert len(notes) == 3 and any("#1 (block: kept.jpg) was missing" in n for n in notes)
+    assert len(notes) == 3 and any("#1 (block: kept.jpg) was missing" in n for n in notes)  # gone and smuggled: dropped
     assert [(c.number, c.kind, c.hashes) for c in Corrections(state).all()] == [(1, "block", (0x1234, 0x5678))]
     assert reconcile(state, rows) == []  # in step now
+    state.close()
+
+
+def test_an_allow_only_the_database_knows_is_not_used_by_a_running_agent(tmp_path):
+    from agent.audit import AuditLog, AuditRecord
+
+    state = StateDB(tmp_path / "state.sqlite3")
+    log = AuditLog(tmp_path / "audit.csv")
+    running = Corrections(state, tmp_path / "audit.csv", check_every_s=0)
+    honest = Correction(1, "allow", (0xF0F0,), "ok.jpg", 0.0)
+    log.append(AuditRecord("agent", "config", detail=audit_detail_added(honest)))
+    running.put(honest)
+    state.put_correction(2, "allow", (0xFFFF0000,), "sneaky.jpg", 0.0)  # written by hand while the agent runs
+    assert running.match(0xF0F0) is not None and running.match(0xFFFF0000) is None
     state.close()
