@@ -31,6 +31,7 @@ from agent.audit import AuditLog, AuditRecord, tail
 from agent.classifier import open_classifier
 from agent.config import Config
 from agent.controls import ParentControls
+from agent.corrections import Corrections
 from agent.counters import Counters, iso
 from agent.decider import FileDecider
 from agent.decode import DecodeLimits
@@ -223,7 +224,7 @@ class App:
 
             self.screen = ScreenGuard(self.config.screen, self.decider.classifier, lambda: self._profile, self.audit,
                                       self.classifier.model.name, on_outcome=self.outcomes, paused=lambda: self.paused,
-                                      corrections=self.decider.corrections)
+                                      corrections=Corrections(self.state, self.config.audit_file, check_every_s=1.0))
             self._screen_line = self.screen.start()
             if self._screen_line.startswith("screen: unavailable"):
                 why = self._screen_line.removeprefix("screen: unavailable (").removesuffix(")")

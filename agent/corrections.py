@@ -86,10 +86,12 @@ class Corrections:
     """The corrections of one data dir, kept in step with the state database (another process,
     such as ``veil block``, may add one at any time)."""
 
-    def __init__(self, state, audit_path: Path | None = None, check_every_s: float = 1.0):
+    def __init__(self, state, audit_path: Path | None = None, check_every_s: float = 0.0):
         self._state = state
         self._audit_path = audit_path  # given: an allow counts only if the audit log records it (checked at each change)
-        self._check_every_s = check_every_s  # the database's version is asked for at most this often
+        # the database's version is asked for at most this often: 0 for files (a correction made a moment
+        # before a copy arrives must apply to it), longer for the screen (every region of every sample asks)
+        self._check_every_s = check_every_s
         self._checked_at = -1e9
         self._lock = threading.Lock()
         self._version: str | None = None
