@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import threading
 from pathlib import Path
 
@@ -17,6 +18,10 @@ try:
     import tflite_runtime.interpreter  # noqa: F401
 except ImportError:
     pass
+
+# The suite never reads or writes the user's real cache (the GPU probe remembers its answer there):
+# one folder of its own for the session, inherited by every agent process a test starts.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="veil-test-cache-")
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"

@@ -187,7 +187,8 @@ class CompiledModelGpuBackend:
 
 # A failed GPU attempt still maps the Vulkan loader, the ICDs (lavapipe brings LLVM) and Dawn:
 # measured +65 MB of RSS in a process that then runs on the CPU. So the first attempt is made in
-# a child process, and its answer is remembered until the next boot (or another LiteRT version).
+# a child process, and its answer is remembered until the next boot, or until LiteRT, the model
+# or a GPU driver changes.
 _PROBE = """
 import sys
 from ai_edge_litert.compiled_model import CompiledModel
@@ -202,22 +203,52 @@ _PROBE_ANSWERS = {3: "LiteRT's GPU accelerator found no usable WebGPU/Vulkan ada
                   4: "the GPU accelerator cannot run every op of the model"}
 
 
+# Where Vulkan drivers announce themselves (the loader's own search path), and the NVIDIA kernel
+# driver's version: a driver installed, removed or upgraded changes what the probe would answer.
+VULKAN_ICD_DIRS = ("/usr/share/vulkan/icd.d", "/usr/local/share/vulkan/icd.d", "/etc/vulkan/icd.d")
+DRIVER_FILES = ("/proc/driver/nvidia/version",)
+
+
+def driver_identity() -> str:
+    """A digest of the GPU drivers this process could load: the Vulkan ICD manifests (named by
+    VK_ICD_FILENAMES / VK_DRIVER_FILES, else in the loader's folders) and the kernel driver's version."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    named = os.environ.get("VK_DRIVER_FILES") or os.environ.get("VK_ICD_FILENAMES") or ""
+    manifests = [Path(p) for p in named.split(os.pathsep) if p] or sorted(
+        path for folder in VULKAN_ICD_DIRS for path in Path(folder).glob("*.json"))
+    for path in [*manifests, *map(Path, DRIVER_FILES)]:
+        try:
+            digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
+        except OSError:
+            continue  # absent: part of the identity too (nothing hashed for it)
+    return digest.hexdigest()[:16]
+
+
 def _probe_cache_key(model: ModelFile) -> str:
     try:
         boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     except OSError:
         boot = "no-boot-id"
-    return f"{boot} {_litert_version()} {model.sha256}"
+    return f"{boot} {_litert_version()} {model.sha256} drivers {driver_identity()}"
+
+
+def probe_cache_file() -> Path:
+    """The probe's remembered answer: the user's cache folder (XDG_CACHE_HOME where set)."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("veil", appauthor=False)) / "gpu-probe.json"
 
 
 def gpu_probe(model: ModelFile) -> str | None:
-    """None if the GPU accelerator runs the model (tried in a child process), else why not."""
+    """None if the GPU accelerator runs the model (tried in a child process), else why not.
+    The answer is remembered until the machine restarts, or LiteRT, the model or a GPU driver
+    changes (``_probe_cache_key``)."""
     import json
     import subprocess
 
-    import platformdirs
-
-    cache = Path(platformdirs.user_cache_dir("veil", appauthor=False)) / "gpu-probe.json"
+    cache = probe_cache_file()
     key = _probe_cache_key(model)
     try:
         remembered = json.loads(cache.read_text())
