@@ -131,6 +131,25 @@ def choose(server: XServer, tray: RunningTray, *labels: str) -> None:
             _click_until(server, point, lambda: not mapped(top), f"{label} was not chosen")
 
 
+def type_into_chooser(server: XServer, chooser: str, path, chosen, enters: int = 1) -> None:
+    """Type ``path`` into Tk's file or folder chooser (window class ``chooser``) and press Return
+    ``enters`` times (a folder chooser goes into the folder, then chooses it), until ``chosen()``.
+    Keys typed before Tk has put its entry in place are lost, as a person's would be: they type
+    again, over what the entry holds."""
+    assert wait_until(lambda: server.mapped(chooser) == 1, 10), f"no {chooser}"
+    assert wait_until(lambda: server.focused_class() == chooser, 10), f"the {chooser} did not take the keyboard"
+    for _ in range(3):
+        server.key("ctrl+slash")  # Tk's "select all" in an entry: the typing replaces it
+        server.type(str(path))
+        for n in range(enters):
+            if n:
+                time.sleep(0.5)
+            server.key("Return")
+        if wait_until(chosen, 5):
+            return
+    raise AssertionError(f"{path} was not chosen in the {chooser}")
+
+
 def enter_pin(server: XServer, pin: str) -> None:
     assert wait_until(lambda: server.mapped("veil-pin") == 1, 10), "no PIN dialog"
     assert wait_until(lambda: server.focused_class() == "veil-pin", 10), "the PIN dialog did not take the keyboard"
@@ -355,13 +374,7 @@ def test_scanning_a_folder_chosen_in_the_chooser_acts_like_a_watched_one(tmp_pat
     shutil.copyfile(CANARY, other / "deeper" / "c.png")
     shutil.copyfile(PHOTO, other / "photo.jpg")
     choose(desktop, running, "Scan a folder…")
-    assert wait_until(lambda: desktop.mapped("TkChooseDir") == 1, 10), "no folder chooser"
-    assert wait_until(lambda: desktop.focused_class() == "TkChooseDir", 10), "the chooser did not take the keyboard"
-    desktop.type(str(other))
-    desktop.key("Return")  # into the folder typed…
-    time.sleep(0.5)
-    desktop.key("Return")  # …and choose it
-    assert wait_until(lambda: desktop.mapped("TkChooseDir") == 0, 10)
+    type_into_chooser(desktop, "TkChooseDir", other, lambda: desktop.mapped("TkChooseDir") == 0, enters=2)
     assert wait_until(lambda: desktop.mapped("veil-note") == 1, 10), "no word on the scan"
     assert wait_until(lambda: not (other / "deeper" / "c.png").exists(), 30)
     assert wait_until(lambda: running.app.state.lookup(other / "photo.jpg") is not None, 10)
@@ -446,13 +459,7 @@ def test_first_run_setup_window_sets_the_pin_profile_folders_and_screen(tmp_path
         desktop.click(*screen)
         add = _on_tk(tray, lambda: _centre_of(next(b for b in _widgets(_setup_window(tray), "Button") if b.cget("text") == "Add…")))
         desktop.click(*add)
-        assert wait_until(lambda: desktop.mapped("TkChooseDir") == 1, 10), "no folder chooser"
-        assert wait_until(lambda: desktop.focused_class() == "TkChooseDir", 10)
-        desktop.type(str(new))
-        desktop.key("Return")
-        time.sleep(0.5)
-        desktop.key("Return")
-        assert wait_until(lambda: desktop.mapped("TkChooseDir") == 0, 10)
+        type_into_chooser(desktop, "TkChooseDir", new, lambda: desktop.mapped("TkChooseDir") == 0, enters=2)
         listed = lambda: _on_tk(tray, lambda: list(_widgets(_setup_window(tray), "Listbox")[0].get(0, "end")))  # noqa: E731
         assert wait_until(lambda: listed() == [str(old), str(new)], 5), listed()
 
@@ -508,14 +515,7 @@ def test_always_block_a_picture_from_the_tray(tmp_path, watched, desktop, runnin
 
     folder, _config, data = watched
     choose(desktop, running, "Always block a picture…")
-    assert wait_until(lambda: desktop.mapped("TkFDialog") == 1, 10), desktop.window_classes()
-    assert wait_until(lambda: desktop.focused_class() == "TkFDialog", 10), "the chooser did not take the keyboard"
-    for _ in range(3):  # keys typed before Tk's chooser has put its entry in place are lost, as a person's would be: again
-        desktop.key("ctrl+slash")  # select what the entry holds, so the path replaces it
-        desktop.type(str(PHOTO))
-        desktop.key("Return")
-        if wait_until(lambda: desktop.mapped("veil-pin") == 1, 5):
-            break
+    type_into_chooser(desktop, "TkFDialog", PHOTO, lambda: desktop.mapped("veil-pin") == 1)
     enter_pin(desktop, PIN)
     assert wait_until(lambda: desktop.mapped("veil-note") == 1, 10)
     blocks = [r["detail"] for r in agent_rows(data, "config") if r["detail"].startswith("blocked by picture #1")]
