@@ -111,9 +111,9 @@ class App:
         """The parent's corrections as the audit log records them: a state database that lost one
         (deleted, edited) gets it back, one that gained one nobody recorded loses it; each said."""
         from agent.corrections import reconcile
-        from agent.report import read_rows
+        from agent.report import is_correction_row, read_rows
 
-        for note in reconcile(self.state, read_rows(self.config.audit_file)):
+        for note in reconcile(self.state, read_rows(self.config.audit_file, is_correction_row)):
             self._agent_row("error", note)
 
     def _notifier(self):

@@ -120,9 +120,9 @@ class ParentControls:
         return found
 
     def _audit_rows(self) -> list[dict[str, str]]:
-        from agent.report import read_rows
+        from agent.report import is_correction_row, read_rows
 
-        return read_rows(self.audit.path)
+        return read_rows(self.audit.path, is_correction_row)
 
     def purge(self, older_than_days: float) -> int:
         removed = self.vault.purge(older_than_days)

@@ -109,9 +109,9 @@ class Corrections:
             return
         items = _stored(self._state)
         if self._audit_path is not None and any(c.kind == "allow" for c in items):
-            from agent.report import read_rows
+            from agent.report import is_correction_row, read_rows
 
-            recorded = replay(read_rows(self._audit_path))
+            recorded = replay(read_rows(self._audit_path, is_correction_row))
             # an allow written into the database while the agent runs, never audited, is not used
             items = [c for c in items if c.kind == "block" or (c.number in recorded and recorded[c.number].hashes == c.hashes
                                                                and recorded[c.number].kind == "allow")]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import PurePath
@@ -102,14 +103,20 @@ class Report:
         return data
 
 
-def read_rows(audit_file) -> list[dict[str, str]]:
+def read_rows(audit_file, keep: Callable[[dict[str, str]], bool] | None = None) -> list[dict[str, str]]:
+    """Every row of the log (rotated files first), or those ``keep`` says: a long log is streamed,
+    and only what is asked for is held."""
     rows: list[dict[str, str]] = []
     for path in log_files(audit_file):
         try:
-            rows.extend(_rows(path))
+            rows.extend(row for row in _rows(path) if keep is None or keep(row))
         except (OSError, UnicodeDecodeError, ValueError):
             continue  # the chain verdict says what is wrong with it
     return rows
+
+
+def is_correction_row(row: dict[str, str]) -> bool:
+    return row.get("source") == "agent" and row.get("subject") == "config"
 
 
 def coverage(rows: list[dict[str, str]], since: float, until: float, alive_every_s: float) -> list[Segment]:
@@ -167,10 +174,21 @@ def build_report(config, since: float | None, until: float | None = None) -> Rep
     from agent.cli.audit import earlier_activity
 
     until = time.time() if until is None else until
-    rows = read_rows(config.audit_file)
-    times = [t for t in (parse_time(r.get("time")) for r in rows) if t is not None]
+    # Held: the agent's own rows (coverage, corrections), every quarantine, blur and restore (what is
+    # in the vault now), and the period's rows; a cheap text comparison first, with a day's margin.
+    earliest = iso(since - 86400) if since is not None else ""
+    latest = iso(until + 86400)
+    first: list[str] = []
+
+    def wanted(row: dict[str, str]) -> bool:
+        when = row.get("time") or ""
+        if not first and when:
+            first.append(when)
+        return row.get("source") == "agent" or row.get("action") in ("quarantine", "blur", "restore") or earliest <= when <= latest
+
+    rows = read_rows(config.audit_file, wanted)
     if since is None:
-        since = min(times) if times else until
+        since = (parse_time(first[0]) if first else None) or until
     in_period = [r for r, t in zip(rows, (parse_time(r.get("time")) for r in rows)) if t is not None and since <= t <= until]
 
     blocked = [r for r in in_period if r.get("decision") == "malign" and r.get("source") in BLOCKING_SOURCES
