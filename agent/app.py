@@ -371,8 +371,10 @@ class App:
 
         try:
             correction = self.controls.correct(kind, picture)
-        except (DecodeError, OSError) as err:
+        except DecodeError as err:
             return f"{picture.name} is not a picture Veil can read ({err}); nothing changed."
+        except OSError as err:  # the audit log or the state database could not be written
+            return f"{picture.name} could not be put on record ({err.strerror or err}); nothing changed."
         if kind == "block":
             return f"#{correction.number}: {picture.name} and its copies (resized, re-saved, cropped, mirrored) are now always flagged."
         return f"#{correction.number}: {picture.name} and its copies are no longer flagged."
