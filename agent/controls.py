@@ -102,8 +102,7 @@ class ParentControls:
         from agent.corrections import Correction, Corrections, audit_detail_added, clean_label, highest_number
 
         corrections = Corrections(self._state())
-        number = max([highest_number(self._audit_rows()), *(c.number for c in corrections.all())]) + 1
-        correction = Correction(number, kind, views, clean_label(label), time.time())
+        correction = Correction(corrections.next_number(highest_number(self._audit_rows())), kind, views, clean_label(label), time.time())
         self._row("config", audit_detail_added(correction))
         corrections.put(correction)
         return correction

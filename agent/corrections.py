@@ -145,10 +145,13 @@ class Corrections:
     def add(self, kind: str, hashes: tuple[int, ...], label: str, after: int = 0) -> Correction:
         """A new correction, numbered past every number in use or ever recorded (``after``: the
         highest the audit log has seen), so a number is never reused."""
-        number = max([after, *(c.number for c in self.all())]) + 1
-        correction = Correction(number, kind, hashes, clean_label(label), time.time())
+        correction = Correction(self.next_number(after), kind, hashes, clean_label(label), time.time())
         self.put(correction)
         return correction
+
+    def next_number(self, after: int = 0) -> int:
+        """Past every number in use and ``after`` (the highest the audit log ever recorded)."""
+        return max([after, *(c.number for c in self.all())]) + 1
 
     def put(self, correction: Correction) -> None:
         if correction.kind not in KINDS:
