@@ -202,8 +202,10 @@ class FileDecider:
         verdict = self._verdict(known, profile) if known is not None else None
         picture: int | None = None
         if known is None or verdict is None:
-            prepared = prepare_held(ScanItem(path, explicit=False), kind, held, self.limits)
-            if prepared.decoded is not None:  # a still's picture hashes, for corrections added now or later (cheap)
+            # with corrections on record, the still's picture hash comes with its decode (cheap then, and none otherwise)
+            limits = replace(self.limits, glance=True) if self.corrections else self.limits
+            prepared = prepare_held(ScanItem(path, explicit=False), kind, held, limits)
+            if prepared.decoded is not None:  # remembered: a correction made later need not decode it again
                 picture = _hash_of(prepared.decoded)
                 if picture is not None:
                     self.state.remember_hash(sha, picture)
@@ -243,7 +245,7 @@ class FileDecider:
         """The picture hash of content judged before (from the cache, else decoded again)."""
         picture = self.state.picture_hash(sha)
         if picture is None:
-            prepared = prepare_held(ScanItem(path, explicit=False), kind, held, self.limits)
+            prepared = prepare_held(ScanItem(path, explicit=False), kind, held, replace(self.limits, glance=True, regions=False))
             picture = _hash_of(prepared.decoded) if prepared.decoded is not None else None
             if picture is not None:
                 self.state.remember_hash(sha, picture)

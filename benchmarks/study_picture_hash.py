@@ -55,7 +55,7 @@ def _variant(image: Image.Image, kind: str) -> bytes:
 
 
 def _glance(data: bytes) -> np.ndarray:
-    glance = decode_image(io.BytesIO(data), DecodeLimits(regions=False)).glance
+    glance = decode_image(io.BytesIO(data), DecodeLimits(regions=False, glance=True)).glance
     assert glance is not None
     return glance
 
@@ -94,7 +94,7 @@ def main() -> int:
         with Image.open(path) as opened:
             full = ImageOps.exif_transpose(opened).convert("RGB")
         glances = {kind: _glance(_variant(full, kind)) for kind in VARIANTS}
-        original = decode_image(path, DecodeLimits(regions=False)).glance
+        original = decode_image(path, DecodeLimits(regions=False, glance=True)).glance
         for kind in kinds:
             hasher = dhash if kind.startswith("dhash") else phash
             stored[kind].append(_stored(upright, kind))

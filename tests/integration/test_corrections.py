@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from agent.corrections import MATCH_DISTANCE, hashes_of_file
-from agent.decode import decode_image
+from agent.decode import DecodeLimits, decode_image
 from agent.picture_hash import distances, phash
 from tests.agent_process import Agent, audit_of, run_veil, wait_until, write_config
 from tests.conftest import PHOTOS
@@ -171,5 +171,5 @@ def test_distinct_pictures_stay_apart_and_copies_match():
         buffer = io.BytesIO()
         with Image.open(PHOTOS / name) as image:
             image.convert("RGB").resize((image.width // 2, image.height // 2)).save(buffer, "JPEG", quality=60)
-        copy = phash(decode_image(io.BytesIO(buffer.getvalue())).glance)
+        copy = phash(decode_image(io.BytesIO(buffer.getvalue()), DecodeLimits(glance=True)).glance)
         assert distances(np.array([value], np.uint64), copy)[0] <= MATCH_DISTANCE, name
