@@ -1,11 +1,15 @@
-"""Video file → one 224×224 RGB frame per sampling interval, taken as cheaply as the file allows.
+"""Video file → one 224×224 RGB frame per sampling interval, decoding no more than the samples need.
 
-1. The demuxer's packet index (no decoding) gives the keyframe times.
-2. Keyframes at least once per interval (streaming-style short GOPs): only keyframe packets are
-   handed to the decoder, one forward pass, the first keyframe of each interval.
-3. Otherwise (long GOPs): one sequential pass in which the decoder skips non-reference frames
-   (``skip_frame = NONREF``: B-frames cost nothing) and the first decoded frame of each
-   interval is kept. Never one seek per sample: on long-GOP files that decodes each GOP again.
+One demuxing pass groups the packets from one keyframe to the next (agent/sources/gops.py), so
+each GOP is planned knowing where the next keyframe falls (``_Planner``):
+- an interval that holds a keyframe is sampled at that keyframe, so a GOP whose intervals all
+  hold one (streaming-style short GOPs) hands only its keyframe to the decoder, and a second
+  keyframe in an interval already served is not decoded at all;
+- a longer GOP is decoded up to the first frame at or after the latest interval start it must
+  serve, and no further: the next keyframe starts afresh;
+- non-reference frames are skipped throughout (``skip_frame = NONREF``). B-frames that other
+  frames refer to (x264's and x265's B-pyramid) are decoded, since P-frames decoded without
+  them drift: every sample is the exact frame a full decode shows (tests/component/test_video_plan.py).
 Frames go through FFmpeg's scaler straight to 224×224 RGB by nearest neighbour, rotation metadata
 applied. Nearest is the measured choice, as for stills: on 102 1080p frames (87 real photos, 15
 canaries) it agreed best with the reference (nsfwjs' aligned bilinear on the full frame): mean
@@ -20,12 +24,13 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
 from agent.classifier.preprocess import MODEL_SIZE
 from agent.errors import VeilError
+from agent.sources.gops import Gop, GopReader
 
 
 class VideoError(VeilError):
@@ -50,10 +55,13 @@ class VideoInfo:
 
 @dataclass
 class SampleRun:
-    """What sampling saw; ``stopped`` is set when decoding broke off (a partial download)."""
+    """What sampling saw; ``stopped`` is set when decoding broke off (a partial download);
+    ``packets_fed`` of ``packets_read`` reached the decoder."""
 
     info: VideoInfo | None = None
     stopped: str | None = None
+    packets_read: int = 0
+    packets_fed: int = 0
 
 
 def _open(source: Path | IO[bytes]):
@@ -84,30 +92,6 @@ def _duration(container, stream) -> float:
     return 0.0
 
 
-def _keyframe_times(source: Path | IO[bytes]) -> tuple[list[float], float]:
-    """Keyframe timestamps from the packets alone, and the last packet's end time."""
-    import av
-
-    container = _open(source)
-    try:
-        stream = container.streams.video[0]
-        base = stream.time_base
-        keys, end = [], 0.0
-        try:
-            for packet in container.demux(stream):
-                if packet.pts is None:
-                    continue
-                t = float(packet.pts * base)
-                end = max(end, t + float((packet.duration or 0) * base))
-                if packet.is_keyframe:
-                    keys.append(t)
-        except av.error.FFmpegError:
-            pass  # a truncated file: the index up to the break is what there is
-        return sorted(keys), end
-    finally:
-        container.close()
-
-
 def _to_pixels(frame) -> np.ndarray:
     pixels = frame.reformat(width=MODEL_SIZE, height=MODEL_SIZE, format="rgb24", interpolation="POINT").to_ndarray()
     rotation = int(getattr(frame, "rotation", 0) or 0) % 360
@@ -117,26 +101,9 @@ def _to_pixels(frame) -> np.ndarray:
 
 # Unpredictable sampling (the folder agent's): what a crafted file cannot plan around.
 FULL_DECODE_SHARE = 0.25  # of the GOPs, this share (drawn at random) is decoded frame by frame, B-frames too
-FULL_DECODE_ALL_UP_TO = 8  # a clip with this few GOPs is decoded in full: a quarter of a few would be a coin toss
+FULL_DECODE_FIRST_GOPS = 8  # decoded in full, so a short clip is: a quarter of a few GOPs would be a coin toss
 SCENE_CHANGE_LEVELS = 24.0  # a decoded frame is a new scene when a 16×16 luma cell moved more (0–255)
 EXTRA_PER_INTERVAL = 2  # scene-change samples per interval, on top of the interval's own
-
-
-def _decoded(container, stream, keyframes_only: bool, chance: random.Random | None, full_share: float = FULL_DECODE_SHARE):
-    """Decoded frames: every reference frame (sequential mode) or the keyframes; with ``chance``,
-    a random ``full_share`` of the GOPs is decoded in full as well, so no frame is safe from sampling."""
-    decoder = stream.codec_context
-    if chance is None and not keyframes_only:
-        yield from container.decode(stream)
-        return
-    full = False
-    for packet in container.demux(stream):
-        if packet.is_keyframe and chance is not None:
-            full = chance.random() < full_share
-            if not keyframes_only:
-                decoder.skip_frame = "DEFAULT" if full else "NONREF"
-        if not keyframes_only or full or packet.is_keyframe or packet.size == 0:  # the empty packet at the end flushes
-            yield from decoder.decode(packet)
 
 
 _LUMA_FORMATS = frozenset("yuv420p yuvj420p yuv422p yuvj422p yuv444p yuvj444p nv12 nv21 gray".split())
@@ -156,78 +123,193 @@ def _sketch(frame) -> np.ndarray:
     return points.reshape(16, 4, 16, 4).mean(axis=(1, 3), dtype=np.float32)
 
 
+
+
+# What a GOP's decoder is told to skip. NONREF, not BIDIR: x264 and x265 make some B-frames
+# references by default (B-pyramid), and P-frames decoded without them drift (measured on a
+# 1080p x264-medium file: mean |Δ| up to 4.7 levels by the GOP's end; on x265 the test above fails).
+SKIP_IN_GOP = "NONREF"
+DECODER_THREADING = "FRAME"
+
+
+class _Planner:
+    """Decides, GOP by GOP, what of it reaches the decoder, and drops what a skipped stretch
+    would have shown wrongly.
+
+    Fixed sampling takes, for each interval, the keyframe inside it if it has one, otherwise the
+    first decoded frame from its start on. So a GOP is decoded only up to the latest interval
+    start it must serve (``_last_mark``); when there is none, only its keyframe; when its
+    keyframe's interval is already served, not at all. Unpredictable sampling (``chance``) decodes
+    a random share of the GOPs in full, B-frames too, and every GOP with an interval start inside
+    it up to its end, since each interval's sample falls at a random offset.
+    """
+
+    def __init__(self, container, stream, every: float, chance: random.Random | None, run: SampleRun):
+        self.container, self.stream, self.every, self.chance, self.run = container, stream, every, chance, run
+        self.decoder = stream.codec_context
+        self.gops = GopReader(container, stream)
+        self.beyond_keyframes = 0  # GOPs decoded past their keyframe
+        self._served_slot = -1  # the latest interval already arranged for
+        self._skipped: list[tuple[float, float]] = []  # open spans (a, b) whose frames are dropped
+        self._count = 0
+
+    def _slot(self, t: float) -> int:
+        return math.floor(t / self.every + 1e-9)
+
+    def _last_mark(self, gop: Gop) -> float | None:
+        """The latest interval start this GOP must be decoded up to; None when its keyframe serves
+        every interval it spans (an interval holding the next keyframe is sampled there)."""
+        end = gop.last if gop.next_key is None else min(gop.last, gop.next_key - self.every)
+        mark = self._slot(end) * self.every
+        return mark if mark > gop.start + 1e-9 else None
+
+    def _keep(self, frame) -> bool:
+        if frame.pts is None:
+            return False
+        t = float(frame.pts * self.stream.time_base)
+        while self._skipped and t >= self._skipped[0][1]:
+            self._skipped.pop(0)
+        # a frame inside a skipped stretch was decoded from references Veil never fed (an open
+        # GOP's leading pictures, a reorder delay's stragglers): not a frame the file shows
+        return not (self._skipped and self._skipped[0][0] < t)
+
+    def _skip(self, after: float, until: float | None) -> None:
+        self._skipped.append((after, math.inf if until is None else until))
+
+    def frames(self) -> Iterator[Any]:
+        """Decoded frames in presentation order, only those sampling can use."""
+        for gop in self.gops:
+            self.run.packets_read += len(gop.packets)
+            for frame in self._decode(gop):
+                if self._keep(frame):
+                    yield frame
+        for frame in self.decoder.decode(None):  # flush what the decoder still holds
+            if self._keep(frame):
+                yield frame
+
+    def flush_after_error(self) -> Iterator[Any]:
+        """What the decoder still holds when demuxing broke off."""
+        try:
+            for frame in self.decoder.decode(None):
+                if self._keep(frame):
+                    yield frame
+        except Exception:  # a decoder that cannot even flush has nothing more to give
+            return
+
+    def _decode(self, gop: Gop) -> Iterator[Any]:
+        first = self._count < FULL_DECODE_FIRST_GOPS
+        self._count += 1
+        if self.chance is not None and (first or self.chance.random() < FULL_DECODE_SHARE):
+            self.decoder.skip_frame = "DEFAULT"
+            yield from self._all(gop)
+            return
+        self.decoder.skip_frame = SKIP_IN_GOP
+        if not (gop.complete and gop.keyed):
+            yield from self._all(gop)  # where it ends (or what it starts from) is unknown
+            return
+        mark = self._last_mark(gop)
+        if mark is None:
+            if self.chance is None and self._slot(gop.start) <= self._served_slot:
+                self._skip(gop.start - 1e-6, gop.next_key)  # its keyframe's interval is served already
+                return
+            self._served_slot = max(self._served_slot, self._slot(gop.start))
+            self._skip(gop.start, gop.next_key)
+            yield from self._feed(gop.packets[0])
+        elif self.chance is not None:
+            yield from self._all(gop)
+        else:
+            yield from self._until(gop, mark)
+
+    def _feed(self, packet) -> list[Any]:
+        self.run.packets_fed += 1
+        return self.decoder.decode(packet)
+
+    def _all(self, gop: Gop) -> Iterator[Any]:
+        self.beyond_keyframes += 1
+        self._served_slot = max(self._served_slot, self._slot(gop.last))
+        for packet in gop.packets:
+            yield from self._feed(packet)
+
+    def _until(self, gop: Gop, mark: float) -> Iterator[Any]:
+        """Packets up to the one that brings out the first frame at or after ``mark``."""
+        self.beyond_keyframes += 1
+        self._served_slot = max(self._served_slot, self._slot(mark))
+        for packet in gop.packets:
+            reached = None
+            for frame in self._feed(packet):
+                if frame.pts is not None and float(frame.pts * self.stream.time_base) + 1e-9 >= mark:
+                    reached = float(frame.pts * self.stream.time_base)
+                yield frame
+            if reached is not None:
+                self._skip(reached, gop.next_key)  # the rest of the GOP serves no interval
+                return
+
+
 def sample_frames(source: Path | IO[bytes], every: float, run: SampleRun | None = None,
                   unpredictable: bool = False) -> Iterator[Frame]:
     """One frame per ``every`` seconds, from a path or from a file already open (so what is
-    judged is what was hashed).
+    judged is what was hashed), in one demuxing pass.
 
-    By default the first decodable frame of each interval: the same samples every run, as
-    ``veil video``'s reports should be. ``unpredictable`` (the folder agent): each interval's
-    sample is taken at a random offset inside it, a random quarter of the GOPs (every GOP of a
-    clip with at most ``FULL_DECODE_ALL_UP_TO``) is decoded in full,
-    and up to ``EXTRA_PER_INTERVAL`` more samples are taken where the scene changes, so a file
-    cannot place flagged frames where it knows no sample falls."""
+    By default the keyframe inside each interval, or else its first decoded frame: the same
+    samples every run, as ``veil video``'s reports should be. ``unpredictable`` (the folder
+    agent): each interval's sample is taken at a random offset inside it, a random quarter of the
+    GOPs (and the first ``FULL_DECODE_FIRST_GOPS``, so a short clip is decoded in full) is decoded
+    frame by frame, and up to ``EXTRA_PER_INTERVAL`` more samples are taken where the scene
+    changes, so a file cannot place flagged frames where it knows no sample falls."""
     import av
 
     if every <= 0:
         raise VideoError("--every must be > 0")
     run = run if run is not None else SampleRun()
     chance = random.SystemRandom() if unpredictable else None
-    keys, packet_end = _keyframe_times(source)
     container = _open(source)
     try:
         stream = container.streams.video[0]
-        duration = _duration(container, stream) or packet_end
-        if duration <= 0 and not keys:
-            raise VideoError("zero duration: nothing to classify")
-        gaps = np.diff(keys) if len(keys) > 1 else np.array([math.inf])
-        dense = len(keys) > 1 and float(np.max(gaps)) <= every + 1e-6 and keys[0] <= every
-        # Keyframe mode: only keyframe packets reach the decoder (measured faster than
-        # skip_frame=NONKEY, which still parses every packet), and frame threading decodes two
-        # independent keyframes at once. Sequential mode: B-frames are skipped and one decoder
-        # thread leaves the other core to scaling and inference; frame threading measured
-        # slower there (10-min 1080p default-GOP file, first minute: 3.7 s against 2.6 s).
-        stream.thread_type = "FRAME" if dense else "SLICE"
-        if not dense:
-            stream.codec_context.skip_frame = "NONREF"
-        run.info = VideoInfo(duration, stream.codec_context.width, stream.codec_context.height, stream.codec_context.name,
-                             len(keys), "keyframes" if dense else "sequential")
+        stream.thread_type = DECODER_THREADING
+        planner = _Planner(container, stream, every, chance, run)
+        duration = _duration(container, stream)
+        ctx = stream.codec_context
+        run.info = VideoInfo(duration, ctx.width, ctx.height, ctx.name, 0, "keyframes")
         slot, sampled, extras, taken = -1, False, 0, 0
         held = None  # the slot's latest frame before its sampling offset: taken if no later one comes
         offset = 0.0
         last_sketch: np.ndarray | None = None
-        try:
-            share = 1.0 if len(keys) <= FULL_DECODE_ALL_UP_TO else FULL_DECODE_SHARE
-            for frame in _decoded(container, stream, keyframes_only=dense, chance=chance, full_share=share):
-                if frame.pts is None:
-                    continue
-                t = float(frame.pts * stream.time_base)
-                frame_slot = math.floor(t / every + 1e-9)
-                if frame_slot < slot:
-                    continue  # out of order: its interval is behind us
-                if frame_slot > slot:
-                    if held is not None and not sampled:
-                        yield Frame(round(float(held.pts * stream.time_base), 3), _to_pixels(held))
-                        taken += 1
-                    slot, sampled, extras, held = frame_slot, False, 0, None
-                    offset = chance.uniform(0.0, every) if chance is not None else 0.0
-                if not sampled:
-                    if t + 1e-9 >= slot * every + offset:
-                        yield Frame(round(t, 3), _to_pixels(frame))
-                        sampled, taken = True, taken + 1
-                        last_sketch = _sketch(frame) if chance is not None else None
-                    else:
-                        held = frame
-                elif chance is not None and extras < EXTRA_PER_INTERVAL:
-                    sketch = _sketch(frame)
-                    if last_sketch is not None and float(np.abs(sketch - last_sketch).max()) > SCENE_CHANGE_LEVELS:
-                        yield Frame(round(t, 3), _to_pixels(frame))
-                        extras, taken, last_sketch = extras + 1, taken + 1, sketch
-            if held is not None and not sampled:
-                yield Frame(round(float(held.pts * stream.time_base), 3), _to_pixels(held))
-                taken += 1
-        except av.error.FFmpegError as err:
-            run.stopped = f"decoding stopped at {max(0, slot + sampled) * every:.1f}s: {str(err).splitlines()[0]}"
+
+        def decoded() -> Iterator[Any]:
+            try:
+                yield from planner.frames()
+            except av.error.FFmpegError as err:
+                run.stopped = f"decoding stopped at {max(0, slot + sampled) * every:.1f}s: {str(err).splitlines()[0]}"
+                yield from planner.flush_after_error()
+
+        for frame in decoded():
+            t = float(frame.pts * stream.time_base)
+            frame_slot = math.floor(t / every + 1e-9)
+            if frame_slot < slot:
+                continue  # out of order: its interval is behind us
+            if frame_slot > slot:
+                if held is not None and not sampled:
+                    yield Frame(round(float(held.pts * stream.time_base), 3), _to_pixels(held))
+                    taken += 1
+                slot, sampled, extras, held = frame_slot, False, 0, None
+                offset = chance.uniform(0.0, every) if chance is not None else 0.0
+            if not sampled:
+                if t + 1e-9 >= slot * every + offset:
+                    yield Frame(round(t, 3), _to_pixels(frame))
+                    sampled, taken = True, taken + 1
+                    last_sketch = _sketch(frame) if chance is not None else None
+                else:
+                    held = frame
+            elif chance is not None and extras < EXTRA_PER_INTERVAL:
+                sketch = _sketch(frame)
+                if last_sketch is not None and float(np.abs(sketch - last_sketch).max()) > SCENE_CHANGE_LEVELS:
+                    yield Frame(round(t, 3), _to_pixels(frame))
+                    extras, taken, last_sketch = extras + 1, taken + 1, sketch
+        if held is not None and not sampled:
+            yield Frame(round(float(held.pts * stream.time_base), 3), _to_pixels(held))
+            taken += 1
+        run.info = VideoInfo(duration or planner.gops.end, ctx.width, ctx.height, ctx.name, planner.gops.keyframes,
+                             "sequential" if planner.beyond_keyframes else "keyframes")
         if taken == 0:
             raise VideoError(run.stopped or "no frame could be decoded")
     finally:
