@@ -36,6 +36,7 @@ def _row(result: ScanResult) -> dict[str, Any]:
 class ResultWriter:
     def __init__(self, stream: IO[str], fmt: str):
         self.stream, self.fmt = stream, fmt
+        self.rows = 0
         if fmt == "csv":
             self._csv = csv.writer(stream, lineterminator="\n")
             self._csv.writerow(CSV_COLUMNS)
@@ -43,6 +44,7 @@ class ResultWriter:
             stream.write(f"{'file':<{_FILE_WIDTH}} {'prediction':<10} {'latency_ms':>10} {'benign':>7} {'malign':>7}  top\n")
 
     def write(self, result: ScanResult) -> None:
+        self.rows += 1
         row = _row(result)
         if self.fmt == "csv":
             self._csv.writerow(["" if row[c] is None else row[c] for c in CSV_COLUMNS])
@@ -50,6 +52,15 @@ class ResultWriter:
             self.stream.write(json.dumps(row, ensure_ascii=False) + "\n")
         else:
             self.stream.write(self._table_line(result, row))
+        self.stream.flush()
+
+    def mark_partial(self, reason: str) -> None:
+        """The last line of an output cut short (Ctrl-C), so that no one takes it for the whole scan:
+        a JSON object with ``partial`` in jsonl, a ``# partial: ...`` line in csv and table."""
+        if self.fmt == "jsonl":
+            self.stream.write(json.dumps({"partial": True, "reason": reason, "rows": self.rows}) + "\n")
+        else:
+            self.stream.write(f"# partial: {reason} after {self.rows} rows\n")
         self.stream.flush()
 
     @staticmethod

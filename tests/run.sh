@@ -55,9 +55,10 @@ fi
 
 [ -x .venv-test/bin/python ] || "$PYTHON" -m venv .venv-test
 .venv-test/bin/python -m pip install -q --upgrade pip
-# Every backend in one environment: LiteRT (default), tflite-runtime, and TensorFlow (converter).
+# Every backend in one environment: LiteRT (default), tflite-runtime, and TensorFlow (converter);
+# Ray for `veil scan --cluster` (its tests start a two-node cluster here).
 # Installing every time brings a reused venv up to date with pyproject.toml.
-.venv-test/bin/python -m pip install -q -e ".[test,convert,tflite-runtime]"
+.venv-test/bin/python -m pip install -q -e ".[test,convert,tflite-runtime,cluster]"
 
 # Lint and types first (configured in pyproject.toml): a minute, and it fails before the suite's ten.
 .venv-test/bin/ruff check .

@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--regions", choices=("on", "off"), help="also score regions of each still, to catch a picture inside a "
                       "picture (default: the config's [model] regions, on); off is several times faster on large photos")
     scan.add_argument("--config", type=Path, help="config file (default: the user config, else built-in defaults)")
+    scan.add_argument("--cluster", metavar="ADDRESS", help="scan on a Ray cluster: auto (RAY_ADDRESS or a cluster running here), "
+                      "local[N] (start one here with N workers) or host:port; every node must see PATH at the same name "
+                      "(a shared mount); --action log or none only (needs veil-agent[cluster])")
 
     video = sub.add_parser("video", help="classify a video per interval and find flagged segments")
     video.add_argument("file", type=Path)
