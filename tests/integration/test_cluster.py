@@ -7,10 +7,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,79 +18,19 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CANARIES, PHOTOS, REPO
+from tests.ray_cluster import ray_cluster
 from tests.video_media import make_video
 
 pytest.importorskip("ray", reason="Ray is the [cluster] extra: pip install -e '.[cluster]'")
 
-RAY = Path(sys.executable).with_name("ray")
 SCAN_TIMEOUT = 180
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("", 0))
-        return s.getsockname()[1]
-
-
-def _start_node(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
-    """``ray start … --block`` in a session of its own: its daemons and workers share its process
-    group, so the whole node can be stopped by that group's id."""
-    with log.open("w") as out:
-        node = subprocess.Popen([str(RAY), "start", *args, "--disable-usage-stats", "--block"], stdout=out, stderr=subprocess.STDOUT,
-                                env=env, start_new_session=True)
-    deadline = time.monotonic() + 90
-    while "Ray runtime started" not in log.read_text():
-        if node.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"ray start failed:\n{log.read_text()[-3000:]}")
-        time.sleep(0.3)
-    return node
-
-
-def _group(pgid: int) -> list[int]:
-    """Live processes of a process group (zombies left out: they are gone, only not yet reaped)."""
-    members = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(pid))
-    return members
-
-
-def _stop_node(node: subprocess.Popen) -> None:
-    """SIGTERM, then SIGKILL to the node's whole group (SIGTERM alone drains for up to 30 s)."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(node.pid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + 5
-        while _group(node.pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if not _group(node.pid):
-            break
-    node.wait(timeout=10)
-    assert not _group(node.pid), f"ray processes left running: {_group(node.pid)}"
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[dict[str, str]]:
-    """The environment a driver needs to reach the two-node cluster: ``RAY_ADDRESS`` and its token."""
-    root = tmp_path_factory.mktemp("ray")
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32), "RAY_USAGE_STATS_ENABLED": "0"}
-    nodes: list[subprocess.Popen] = []
-    try:
-        nodes.append(_start_node(["--head", "--port", str(_free_port()), "--num-cpus", "1", "--include-dashboard", "false",
-                                  "--temp-dir", str(root / "head")], root / "head.log", env))
-        address = re.search(r"ray start --address='([^']+)'", (root / "head.log").read_text())
-        assert address, (root / "head.log").read_text()
-        nodes.append(_start_node(["--address", address.group(1), "--num-cpus", "1", "--temp-dir", str(root / "node2")], root / "node2.log", env))
-        yield {**env, "RAY_ADDRESS": address.group(1)}
-    finally:
-        for node in reversed(nodes):
-            _stop_node(node)
+    """Two nodes of one CPU each; the environment a driver needs to reach them."""
+    with ray_cluster(tmp_path_factory.mktemp("ray"), [1, 1]) as env:
+        yield env
 
 
 def _veil(*args: str, env: dict[str, str] | None = None, **popen) -> subprocess.CompletedProcess:

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -219,3 +220,29 @@ def test_regions_can_be_turned_off_for_speed(tmp_path):
     config.write_text("[model]\nregions = false\n")
     assert veil("scan", str(folder), "--config", str(config)).returncode == 0
     assert veil("scan", str(folder), "--config", str(config), "--regions", "on").returncode == 1
+
+
+def test_ctrl_c_leaves_output_that_says_it_is_partial(tmp_path):
+    """Interrupted, the scan stops with 130 and its output's last line says it is cut short (as under --cluster)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    photos = sorted(PHOTOS.glob("*.jpg"))
+    for i in range(200):
+        shutil.copy(photos[i % len(photos)], folder / f"{i:03d}.jpg")
+    out = tmp_path / "out.jsonl"
+    scan = subprocess.Popen([sys.executable, "-m", "agent", "scan", str(folder), "--format", "jsonl", "-o", str(out), "--threads", "1"],
+                            env={**os.environ, "VEIL_CONFIG": "/nonexistent/veil.toml"}, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # a background job inherits SIGINT ignored
+    deadline = time.monotonic() + 60
+    while scan.poll() is None and time.monotonic() < deadline and len(out.read_text().splitlines() if out.exists() else []) < 2:
+        time.sleep(0.02)
+    scan.send_signal(signal.SIGINT)
+    _, stderr = scan.communicate(timeout=60)
+    assert scan.returncode == 130 and "interrupted" in stderr, stderr
+    *rows, last = [json.loads(line) for line in out.read_text().splitlines()]
+    assert last == {"partial": True, "reason": "interrupted", "rows": len(rows)} and 0 < len(rows) < 200
