@@ -301,6 +301,8 @@ def scan_on_cluster(ray: Any, paths: Iterable[Path], model: ModelSection, profil
         while order:
             if tasks:
                 ready, _ = ray.wait(list(tasks), num_returns=1, timeout=0.5)
+                if ready:  # then every answer already in, in one pass: one wait per answer would cost O(window) each
+                    ready, _ = ray.wait(list(tasks), num_returns=len(tasks), timeout=0)
                 for ref in ready:
                     settle(ref)
             while order and order[0].done:
