@@ -129,7 +129,6 @@ def _sketch(frame) -> np.ndarray:
 # references by default (B-pyramid), and P-frames decoded without them drift (measured on a
 # 1080p x264-medium file: mean |Δ| up to 4.7 levels by the GOP's end; on x265 the test above fails).
 SKIP_IN_GOP = "NONREF"
-DECODER_THREADING = "FRAME"
 
 
 class _Planner:
@@ -179,6 +178,8 @@ class _Planner:
     def frames(self) -> Iterator[Any]:
         """Decoded frames in presentation order, only those sampling can use."""
         for gop in self.gops:
+            if self.run.packets_read == 0:
+                self._choose_threading(gop)
             self.run.packets_read += len(gop.packets)
             for frame in self._decode(gop):
                 if self._keep(frame):
@@ -186,6 +187,14 @@ class _Planner:
         for frame in self.decoder.decode(None):  # flush what the decoder still holds
             if self._keep(frame):
                 yield frame
+
+    def _choose_threading(self, first: Gop) -> None:
+        """Before the decoder opens: frame threading decodes two independent keyframes at once,
+        which pays where GOPs are short enough to be sampled at keyframes; within a long GOP each
+        frame waits on the last, and one decoding thread leaves the other core to scaling and
+        inference (measured on 1080p x264: RESULTS.md, "Video")."""
+        short = first.next_key is not None and first.next_key - first.start <= self.every + 1e-6
+        self.stream.thread_type = "FRAME" if short else "SLICE"
 
     def flush_after_error(self) -> Iterator[Any]:
         """What the decoder still holds when demuxing broke off."""
@@ -265,7 +274,6 @@ def sample_frames(source: Path | IO[bytes], every: float, run: SampleRun | None 
     container = _open(source)
     try:
         stream = container.streams.video[0]
-        stream.thread_type = DECODER_THREADING
         planner = _Planner(container, stream, every, chance, run)
         duration = _duration(container, stream)
         ctx = stream.codec_context
