@@ -56,9 +56,10 @@ class GrainBank:
     """Grain fields drawn once and cut at random offsets: fresh-looking grain per picture at the
     cost of a copy, not of eight million random numbers."""
 
-    def __init__(self, size: tuple[int, int], rng: np.random.Generator, fields: int = 6, margin: int = 64):
+    def __init__(self, size: tuple[int, int], rng: np.random.Generator, fields: int = 6, margin: int = 64,
+                 strength: float = 1.0):
         self.size, self.margin = size, margin
-        self.fields = [np.clip(_grain((size[1] + margin, size[0] + margin), rng), -127, 127).astype(np.int16)
+        self.fields = [np.clip(_grain((size[1] + margin, size[0] + margin), rng) * strength, -127, 127).astype(np.int16)
                        for _ in range(fields)]
 
     def cut(self, rng: np.random.Generator) -> np.ndarray:
@@ -110,6 +111,38 @@ def camera_jpegs(count: int, size: tuple[int, int] = (1920, 1080), quality: int 
     return wanted
 
 
+def web_images(count: int, seed: int = 21) -> list[Path]:
+    """Small web images (320-800 px; PNG, WebP, GIF in turn) cut from the wallpapers, no grain."""
+    from PIL import Image
+
+    folder = CACHE / "web"
+    kinds = (("png", {}), ("webp", {"quality": 80}), ("gif", {}))
+    wanted = [folder / f"{i:06}.{kinds[i % 3][0]}" for i in range(count)]
+    if all(p.exists() for p in wanted):
+        return wanted
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = wallpapers((800, 600))
+    picture, shown = np.zeros(0), None
+    for i, path in enumerate(wanted):
+        if path.exists():
+            continue
+        source = sources[(i // 8) % len(sources)]
+        if source != shown:
+            picture, shown = np.asarray(Image.open(source).convert("RGB")), source
+        side = (320, 480, 640, 800)[i % 4]
+        rng = np.random.default_rng([seed, i])
+        h, w = picture.shape[:2]
+        cw = int(w * rng.uniform(0.5, 1.0))
+        ch = min(h, cw * 3 // 4)
+        x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+        img = Image.fromarray(picture[y:y + ch, x:x + cw]).resize((side, side * 3 // 4), Image.Resampling.LANCZOS)
+        kind, options = kinds[i % 3]
+        temp = path.with_suffix(".part")
+        (img.quantize(256) if kind == "gif" else img).save(temp, kind.upper(), **options)
+        temp.replace(path)
+    return wanted
+
+
 def bits_per_pixel(files: list[Path]) -> float:
     """Mean compressed bits per pixel of image files."""
     from PIL import Image
@@ -122,6 +155,13 @@ def bits_per_pixel(files: list[Path]) -> float:
     return total_bits / max(total_pixels, 1)
 
 
+# Video grain is weaker than a still's: cameras denoise before they encode. Rate control is set
+# as real files are made (a phone records 1080p H.264 at 12-17 Mbit/s, HEVC at about half), since
+# quality-targeted encoding of grain swings from 1 to 30 Mbit/s between x265 and x264.
+VIDEO_GRAIN = 0.45  # of the stills' grain
+VIDEO_BITRATE = {"libx264": "12M", "libx265": "6M"}
+
+
 def _video_frames(seconds: float, fps: int, size: tuple[int, int], seed: int) -> Iterator[bytes]:
     """A slow pan across a new real wallpaper every 8 s, with fresh grain on every frame."""
     from PIL import Image
@@ -130,7 +170,7 @@ def _video_frames(seconds: float, fps: int, size: tuple[int, int], seed: int) ->
     sources = wallpapers(size)
     rng.shuffle(sources)
     noise_rng = np.random.default_rng(seed)
-    bank = GrainBank(size, noise_rng)
+    bank = GrainBank(size, noise_rng, strength=VIDEO_GRAIN)
     per_scene = 8 * fps
     frames = int(seconds * fps)
     picture = np.zeros(0)
@@ -148,15 +188,15 @@ def _video_frames(seconds: float, fps: int, size: tuple[int, int], seed: int) ->
 
 def camera_video(name: str, seconds: float = 180, codec: str = "libx264", gop: int | None = None,
                  size: tuple[int, int] = (1920, 1080), fps: int = 25, seed: int = 20) -> Path:
-    """A grainy real-content video encoded by the ffmpeg CLI with the encoder's defaults
-    (x264/x265 preset medium, their default GOP and B-frames) unless ``gop`` (frames) is given."""
+    """A grainy real-content video encoded by the ffmpeg CLI with the encoder's defaults (x264/x265
+    preset medium, their default GOP and B-frames; ``gop`` frames when given) at a camera's bitrate."""
     path = CACHE / "video" / name
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(path.stem + ".part" + path.suffix)
     args = ["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{size[0]}x{size[1]}",
-            "-r", str(fps), "-i", "-", "-c:v", codec, "-pix_fmt", "yuv420p"]
+            "-r", str(fps), "-i", "-", "-c:v", codec, "-pix_fmt", "yuv420p", "-b:v", VIDEO_BITRATE[codec]]
     if gop is not None:
         args += ["-g", str(gop), "-keyint_min", str(gop)] if codec == "libx264" else \
             ["-x265-params", f"keyint={gop}:min-keyint={gop}:log-level=error"]
