@@ -30,6 +30,7 @@ import numpy as np
 
 from agent.classifier.preprocess import MODEL_SIZE
 from agent.errors import VeilError
+from agent.sources import gops
 from agent.sources.gops import Gop, GopReader
 
 
@@ -146,7 +147,7 @@ class _Planner:
     def __init__(self, container, stream, every: float, chance: random.Random | None, run: SampleRun):
         self.container, self.stream, self.every, self.chance, self.run = container, stream, every, chance, run
         self.decoder = stream.codec_context
-        self.gops = GopReader(container, stream)
+        self.gops = GopReader(container, stream, max_bytes=gops.LOOKAHEAD_BYTES)
         self.beyond_keyframes = 0  # GOPs decoded past their keyframe
         self._served_slot = -1  # the latest interval already arranged for
         self._skipped: list[tuple[float, float]] = []  # open spans (a, b) whose frames are dropped

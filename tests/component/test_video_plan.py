@@ -9,6 +9,7 @@ import av
 import numpy as np
 import pytest
 
+from agent.sources import gops
 from agent.sources.video import SampleRun, _to_pixels, sample_frames
 from tests.video_media import make_video
 
@@ -95,3 +96,16 @@ def test_the_file_is_read_once(tmp_path):
     assert len(list(sample_frames(reader, 1.0))) == 12
     # one demuxing pass (an index pass before it read the file twice); probing rereads its start
     assert reader.read_bytes <= 1.3 * path.stat().st_size
+
+
+def test_an_over_long_gop_is_decoded_in_parts_with_the_same_samples(tmp_path, monkeypatch):
+    # a GOP longer than the lookahead (one keyframe in a whole file, as some screen recorders
+    # write) is never held whole: it is handed on in parts, each decoded in full
+    path = make_video(tmp_path / "one-gop.mp4", seconds=12, fps=10, gop_s=100.0, audio=False)
+    whole = list(sample_frames(path, 1.0))
+    monkeypatch.setattr(gops, "LOOKAHEAD_BYTES", path.stat().st_size // 10)
+    run = SampleRun()
+    parted = list(sample_frames(path, 1.0, run))
+    assert [f.t for f in parted] == [f.t for f in whole]
+    assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(parted, whole))
+    assert run.packets_fed == run.packets_read  # no part knew where its GOP ends, so none was cut short
