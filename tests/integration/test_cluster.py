@@ -118,6 +118,34 @@ def test_a_worker_killed_mid_scan_is_retried_without_losing_or_repeating_rows(cl
     assert _without_latency(rows) == _without_latency(_rows(local.stdout))
 
 
+def test_files_whose_workers_die_every_time_become_error_rows_not_a_hung_scan(cluster, tmp_path):
+    """Every worker that starts judging is SIGKILLed, as if each file crashed it: the chunk is
+    retried, split into a task per file, each retried once, and then each file is an error row."""
+    folder = tmp_path / "doomed"
+    folder.mkdir()
+    for photo in sorted(PHOTOS.glob("*.jpg"))[:2]:
+        shutil.copy(photo, folder / photo.name)
+    out = tmp_path / "out.jsonl"
+    scan = subprocess.Popen([sys.executable, "-m", "agent", "scan", str(folder), "--format", "jsonl", "-o", str(out), "--cluster", "auto"],
+                            cwd=REPO, env={**cluster, "VEIL_CONFIG": "/none"}, stderr=subprocess.PIPE, text=True)
+    kills = 0
+    deadline = time.monotonic() + SCAN_TIMEOUT
+    while scan.poll() is None and time.monotonic() < deadline:
+        for pid in _judging():
+            try:
+                os.kill(pid, signal.SIGKILL)
+                kills += 1
+            except ProcessLookupError:
+                pass
+        time.sleep(0.005)
+    _, stderr = scan.communicate(timeout=60)
+    assert scan.returncode == 3, stderr  # nothing flagged, two files unreadable
+    rows = _rows(out.read_text())
+    assert [Path(r["file"]).name for r in rows] == sorted(p.name for p in folder.iterdir())
+    assert {r["error"] for r in rows} == {"the worker judging it died twice (killed, or crashed on this file)"}
+    assert kills >= 2 + 2 * 2  # the chunk twice, then each file twice (a dying process may be counted twice)
+
+
 def _default_sigint() -> None:
     # A shell's background job (CI steps often are) inherits SIGINT ignored, and so would the scan.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
