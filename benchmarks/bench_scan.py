@@ -8,8 +8,10 @@ camera files; bits per pixel are printed beside each set.
   12mp  - 4000×3000 JPEGs, quality 92, as a phone camera writes them
   1080p - 1920×1080 JPEGs, quality 90
   web   - small web images: PNG, WebP, GIF, at most 800 px, without grain (web images are processed)
-Bound: Veil's own decoding alone (sniff, draft decode, resize: ``agent.scan.prepare_file``) on
-the same 2 threads, no model: what the scan would reach with free inference.
+Bounds, on the same 2 threads: decoding alone (sniff, draft decode, resize:
+``agent.scan.prepare_file``; for regions decoded as large as they need), and inference alone (the
+model's time for as many frames per image as the scan really classified, counted). Both fill
+both cores, so the bound for the scan is their times added: 1 / (1/decode + 1/inference).
 Peers, each called as its own documentation recommends:
   NudeNet 3.4 - ``NudeDetector().detect_batch(paths, batch_size=8)``, its onnxruntime session made
                 with ``intra_op_num_threads`` = the cores, in its own virtual environment
@@ -52,14 +54,15 @@ def build_set(name: str) -> list[Path]:
     return web_images(SIZES[name])
 
 
-def bench_decode(files: list[Path], threads: int = 2) -> float:
-    """Veil's decoding alone, on the scan's own thread count: the bound with free inference."""
+def bench_decode(files: list[Path], regions: bool = True, threads: int = 2) -> float:
+    """Veil's decoding alone, on the scan's own thread count: the bound with free inference
+    (``regions``: decoded large enough for the regions, as the shipped scan decodes)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from agent.decode import DecodeLimits
     from agent.scan import ScanItem, prepare_file
 
-    limits = DecodeLimits()
+    limits = DecodeLimits(regions=regions)
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(lambda p: prepare_file(ScanItem(p, explicit=True), limits), files[:4]))
         start = time.perf_counter()
@@ -69,8 +72,10 @@ def bench_decode(files: list[Path], threads: int = 2) -> float:
     return len(files) / elapsed
 
 
-def bench_veil(files: list[Path], regions: bool = True) -> float:
-    """Veil's scan as shipped (``regions``: the whole picture and its regions, agent/regions.py)."""
+def bench_veil(files: list[Path], regions: bool = True) -> tuple[float, float]:
+    """Veil's scan as shipped (``regions``: the whole picture and its regions, agent/regions.py):
+    images per second, and the inference-only bound: the model's time for the frames the scan
+    really classified per image (counted), invoked alone on the same threads and batch size."""
     from agent.classifier import open_classifier
     from agent.config import ModelSection
     from agent.decode import DecodeLimits
@@ -80,11 +85,28 @@ def bench_veil(files: list[Path], regions: bool = True) -> float:
     limits = DecodeLimits(regions=regions)
     with open_classifier(ModelSection(accelerator="cpu", threads=2)) as classifier:
         list(scan(files[:4], classifier, BUILTIN_PROFILES["child"], threads=2, limits=limits))  # warm up
+        frames = 0
+        classify = classifier.classify
+
+        def counted(pixels):
+            nonlocal frames
+            frames += 1 if pixels.ndim == 3 else len(pixels)
+            return classify(pixels)
+
+        classifier.classify = counted  # type: ignore[method-assign]
         start = time.perf_counter()
         done = sum(1 for r in scan(files, classifier, BUILTIN_PROFILES["child"], threads=2, limits=limits) if r.prediction != "error")
         elapsed = time.perf_counter() - start
+        classifier.classify = classify  # type: ignore[method-assign]
+        import numpy as np
+
+        batch = np.random.default_rng(0).integers(0, 256, (classifier.backend.max_batch, 224, 224, 3), np.uint8)
+        timed = time.perf_counter()
+        for _ in range(50):
+            classifier.classify(batch)
+        per_frame = (time.perf_counter() - timed) / (50 * len(batch))
     assert done == len(files)
-    return len(files) / elapsed
+    return len(files) / elapsed, 1 / (per_frame * frames / len(files))
 
 
 _NUDENET_SCRIPT = textwrap.dedent('''
@@ -173,18 +195,21 @@ def main() -> int:
     args = parser.parse_args()
     model = None if args.no_keras else keras_model()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}")
-    print("| set | files | bits/px | decode bound img/s | Veil img/s | Veil ÷ bound | Veil img/s, whole picture only "
-          "| regions cost ms/img | NudeNet img/s | Keras img/s | Veil ÷ NudeNet | Veil ÷ Keras |\n" + "|---" * 12 + "|")
+    # Decoding and inference each fill both cores, so the bound is their times added: 1/(1/d + 1/i).
+    print("| set | files | bits/px | mode | decode bound img/s | inference bound img/s | both bound img/s | Veil img/s "
+          "| Veil ÷ both bound | NudeNet img/s | Keras img/s | Veil ÷ NudeNet | Veil ÷ Keras |\n" + "|---" * 13 + "|")
     for name in args.sets.split(","):
         files = build_set(name)
-        bound = bench_decode(files)
-        veil = bench_veil(files)
-        whole = bench_veil(files, regions=False)
+        bound, bound_whole = bench_decode(files), bench_decode(files, regions=False)
+        veil, infer = bench_veil(files)
+        whole, infer_whole = bench_veil(files, regions=False)
         nude = bench_nudenet(files)
         keras = bench_keras(files, model) if model is not None else float("nan")
-        cost = 1000 / veil - 1000 / whole  # wall time per image the regions add, with both cores busy
-        print(f"| {name} | {len(files)} | {bits_per_pixel(files):.2f} | {bound:.1f} | {veil:.1f} | {veil / bound:.2f} | {whole:.1f} "
-              f"| {cost:.2f} | {nude:.1f} | {keras:.1f} | {veil / nude:.1f}× | {veil / keras:.1f}× |", flush=True)
+        bpp = bits_per_pixel(files)
+        for mode, img_s, decode_s, infer_s in (("regions (shipped)", veil, bound, infer), ("whole picture only", whole, bound_whole, infer_whole)):
+            both = 1 / (1 / decode_s + 1 / infer_s)
+            print(f"| {name} | {len(files)} | {bpp:.2f} | {mode} | {decode_s:.1f} | {infer_s:.1f} | {both:.1f} | {img_s:.1f} "
+                  f"| {img_s / both:.2f} | {nude:.1f} | {keras:.1f} | {img_s / nude:.1f}× | {img_s / keras:.1f}× |", flush=True)
     if args.rss_files:
         print(f"\npeak RSS of `veil scan` over {args.rss_files} files: {peak_rss_mb(args.rss_files):.0f} MB")
     return 0
