@@ -45,7 +45,9 @@ from agent.policy import Profile
 from agent.scan import ScanItem, ScanResult, classify_prepared, iter_inputs, prepare_file
 from agent.scan_output import Progress
 
-CHUNK_FILES = 16  # files per judge task: Ray's cost per task (~1 ms, benchmarks/RESULTS_cluster.md) vanishes against 16 decodes
+# Files per judge task: Ray's cost per task (3-5 ms, benchmarks/RESULTS.md, "veil scan --cluster")
+# vanishes against 16 decodes.
+CHUNK_FILES = 16
 WALK_BATCH = 512  # paths per walk yield
 WALK_AHEAD = 8  # walk batches Ray lets the walk run ahead of the driver
 CHUNKS_PER_CPU = 3  # chunks in flight per cluster CPU: every core has the next chunk queued while the driver writes
