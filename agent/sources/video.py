@@ -130,6 +130,7 @@ def _sketch(frame) -> np.ndarray:
 # references by default (B-pyramid), and P-frames decoded without them drift (measured on a
 # 1080p x264-medium file: mean |Δ| up to 4.7 levels by the GOP's end; on x265 the test above fails).
 SKIP_IN_GOP = "NONREF"
+HEAVY_FRAME_BYTES = 44_000  # mean packet size from which frame threading wins (between 31 and 60 KB measured)
 
 
 class _Planner:
@@ -190,12 +191,16 @@ class _Planner:
                 yield frame
 
     def _choose_threading(self, first: Gop) -> None:
-        """Before the decoder opens: frame threading decodes two independent keyframes at once,
-        which pays where GOPs are short enough to be sampled at keyframes; within a long GOP each
-        frame waits on the last, and one decoding thread leaves the other core to scaling and
-        inference (measured on 1080p x264: RESULTS.md, "Video")."""
+        """Before the decoder opens. Frame threading decodes two frames at once but hands every
+        frame, skipped ones too, between threads: it pays where GOPs are short enough to be
+        sampled at keyframes (independent frames), or where frames are heavy enough to outweigh
+        the handing over. Otherwise one decoding thread leaves the other core to scaling and
+        inference. Measured on 1080p (RESULTS.md, "Video at the decoding bound"): grainy x264 at
+        60 KB a frame 28.9 s frame-threaded against 40.4 s; x265 at 31 KB 6.1 s against 5.2 s;
+        smooth x264 at 2 KB 2.0 s against 1.2 s."""
         short = first.next_key is not None and first.next_key - first.start <= self.every + 1e-6
-        self.stream.thread_type = "FRAME" if short else "SLICE"
+        heavy = sum(p.size for p in first.packets) / max(len(first.packets), 1) >= HEAVY_FRAME_BYTES
+        self.stream.thread_type = "FRAME" if short or heavy else "SLICE"
 
     def flush_after_error(self) -> Iterator[Any]:
         """What the decoder still holds when demuxing broke off."""
