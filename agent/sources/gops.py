@@ -10,7 +10,6 @@ decoded in full.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +26,7 @@ class Gop:
     next_key: float | None  # where the next keyframe falls; None at the end of the stream or for a part
     keyed: bool  # starts with a keyframe
     complete: bool  # runs up to ``next_key`` or the stream's end (False: a part of an over-long GOP)
+    timed: bool = True  # its packets carry times (a raw elementary stream's do not)
 
 
 @dataclass
@@ -48,9 +48,10 @@ class GopReader:
 
     def _hand_on(self, next_key: float | None, complete: bool) -> Gop:
         times = [t for t in (self._time(p) for p in self._packets) if t is not None]
-        start = self._time(self._packets[0])
-        gop = Gop(self._packets, start if start is not None else (min(times) if times else 0.0),
-                  max(times) if times else -math.inf, next_key, bool(self._packets[0].is_keyframe), complete)
+        first = self._time(self._packets[0])
+        start = first if first is not None else (min(times) if times else 0.0)
+        gop = Gop(self._packets, start, max(times) if times else start, next_key, bool(self._packets[0].is_keyframe),
+                  complete, timed=bool(times))
         self._packets = []
         return gop
 

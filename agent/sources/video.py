@@ -124,11 +124,10 @@ def _sketch(frame) -> np.ndarray:
     return points.reshape(16, 4, 16, 4).mean(axis=(1, 3), dtype=np.float32)
 
 
-
-
 # What a GOP's decoder is told to skip. NONREF, not BIDIR: x264 and x265 make some B-frames
-# references by default (B-pyramid), and P-frames decoded without them drift (measured on a
-# 1080p x264-medium file: mean |Δ| up to 4.7 levels by the GOP's end; on x265 the test above fails).
+# references by default (B-pyramid), and P-frames decoded without them drift: on a grainy 1080p
+# x264-medium file, samples off by 4.6 levels on average and up to 33.8 (RESULTS.md, "Video at the
+# decoding bound"); on x265 fixtures tests/component/test_video_plan.py fails with BIDIR.
 SKIP_IN_GOP = "NONREF"
 HEAVY_FRAME_BYTES = 44_000  # mean packet size from which frame threading wins (between 31 and 60 KB measured)
 
@@ -146,13 +145,15 @@ class _Planner:
     """
 
     def __init__(self, container, stream, every: float, chance: random.Random | None, run: SampleRun):
-        self.container, self.stream, self.every, self.chance, self.run = container, stream, every, chance, run
+        self.stream, self.every, self.chance, self.run = stream, every, chance, run
         self.decoder = stream.codec_context
         self.gops = GopReader(container, stream, max_bytes=gops.LOOKAHEAD_BYTES)
         self.beyond_keyframes = 0  # GOPs decoded past their keyframe
         self._served_slot = -1  # the latest interval already arranged for
         self._skipped: list[tuple[float, float]] = []  # open spans (a, b) whose frames are dropped
         self._count = 0
+        self._output = 0  # frames the decoder has given
+        self.untimed_end = 0.0  # where a stream without times ends, by counting its frames
 
     def _slot(self, t: float) -> int:
         return math.floor(t / self.every + 1e-9)
@@ -164,10 +165,17 @@ class _Planner:
         mark = self._slot(end) * self.every
         return mark if mark > gop.start + 1e-9 else None
 
-    def _keep(self, frame) -> bool:
-        if frame.pts is None:
-            return False
-        t = float(frame.pts * self.stream.time_base)
+    def _time(self, frame) -> float:
+        """A frame's presentation time; a raw elementary stream (a CCTV export's .h264) has none,
+        so its frames, all decoded (``_decode``), are timed by their order at the stream's rate."""
+        self._output += 1
+        if frame.pts is not None:
+            return float(frame.pts * self.stream.time_base)
+        rate = float(self.stream.guessed_rate or self.stream.average_rate or 25)  # guessed: from the SPS timing, where given
+        self.untimed_end = self._output / rate
+        return (self._output - 1) / rate
+
+    def _keep(self, t: float) -> bool:
         while self._skipped and t >= self._skipped[0][1]:
             self._skipped.pop(0)
         # a frame inside a skipped stretch was decoded from references Veil never fed (an open
@@ -177,18 +185,24 @@ class _Planner:
     def _skip(self, after: float, until: float | None) -> None:
         self._skipped.append((after, math.inf if until is None else until))
 
-    def frames(self) -> Iterator[Any]:
-        """Decoded frames in presentation order, only those sampling can use."""
+    def frames(self) -> Iterator[tuple[float, Any]]:
+        """(time, frame) in presentation order, only the frames sampling can use."""
         for gop in self.gops:
             if self.run.packets_read == 0:
                 self._choose_threading(gop)
             self.run.packets_read += len(gop.packets)
-            for frame in self._decode(gop):
-                if self._keep(frame):
-                    yield frame
-        for frame in self.decoder.decode(None):  # flush what the decoder still holds
-            if self._keep(frame):
-                yield frame
+            yield from self._decode(gop)
+        yield from self._flushed()
+
+    def _flushed(self) -> Iterator[tuple[float, Any]]:
+        """What the decoder still holds."""
+        yield from self._timed(self.decoder.decode(None))
+
+    def _timed(self, frames: list[Any]) -> Iterator[tuple[float, Any]]:
+        for frame in frames:
+            t = self._time(frame)
+            if self._keep(t):
+                yield t, frame
 
     def _choose_threading(self, first: Gop) -> None:
         """Before the decoder opens. Frame threading decodes two frames at once but hands every
@@ -202,19 +216,19 @@ class _Planner:
         heavy = sum(p.size for p in first.packets) / max(len(first.packets), 1) >= HEAVY_FRAME_BYTES
         self.stream.thread_type = "FRAME" if short or heavy else "SLICE"
 
-    def flush_after_error(self) -> Iterator[Any]:
+    def flush_after_error(self) -> Iterator[tuple[float, Any]]:
         """What the decoder still holds when demuxing broke off."""
         try:
-            for frame in self.decoder.decode(None):
-                if self._keep(frame):
-                    yield frame
+            yield from self._flushed()
         except Exception:  # a decoder that cannot even flush has nothing more to give
             return
 
-    def _decode(self, gop: Gop) -> Iterator[Any]:
+    def _decode(self, gop: Gop) -> Iterator[tuple[float, Any]]:
         first = self._count < FULL_DECODE_FIRST_GOPS
         self._count += 1
-        if self.chance is not None and (first or self.chance.random() < FULL_DECODE_SHARE):
+        # Untimed packets (a raw elementary stream) cannot be planned around, and their frames are
+        # timed by counting, so every frame is decoded.
+        if not gop.timed or self.chance is not None and (first or self.chance.random() < FULL_DECODE_SHARE):
             self.decoder.skip_frame = "DEFAULT"
             yield from self._all(gop)
             return
@@ -229,7 +243,7 @@ class _Planner:
                 return
             self._served_slot = max(self._served_slot, self._slot(gop.start))
             self._skip(gop.start, gop.next_key)
-            yield from self._feed(gop.packets[0])
+            yield from self._timed(self._feed(gop.packets[0]))
         elif self.chance is not None:
             yield from self._all(gop)
         else:
@@ -239,22 +253,22 @@ class _Planner:
         self.run.packets_fed += 1
         return self.decoder.decode(packet)
 
-    def _all(self, gop: Gop) -> Iterator[Any]:
+    def _all(self, gop: Gop) -> Iterator[tuple[float, Any]]:
         self.beyond_keyframes += 1
         self._served_slot = max(self._served_slot, self._slot(gop.last))
         for packet in gop.packets:
-            yield from self._feed(packet)
+            yield from self._timed(self._feed(packet))
 
-    def _until(self, gop: Gop, mark: float) -> Iterator[Any]:
+    def _until(self, gop: Gop, mark: float) -> Iterator[tuple[float, Any]]:
         """Packets up to the one that brings out the first frame at or after ``mark``."""
         self.beyond_keyframes += 1
         self._served_slot = max(self._served_slot, self._slot(mark))
         for packet in gop.packets:
             reached = None
-            for frame in self._feed(packet):
-                if frame.pts is not None and float(frame.pts * self.stream.time_base) + 1e-9 >= mark:
-                    reached = float(frame.pts * self.stream.time_base)
-                yield frame
+            for t, frame in self._timed(self._feed(packet)):
+                if t + 1e-9 >= mark:
+                    reached = t
+                yield t, frame
             if reached is not None:
                 self._skip(reached, gop.next_key)  # the rest of the GOP serves no interval
                 return
@@ -285,25 +299,24 @@ def sample_frames(source: Path | IO[bytes], every: float, run: SampleRun | None 
         ctx = stream.codec_context
         run.info = VideoInfo(duration, ctx.width, ctx.height, ctx.name, 0, "keyframes")
         slot, sampled, extras, taken = -1, False, 0, 0
-        held = None  # the slot's latest frame before its sampling offset: taken if no later one comes
+        held: tuple[float, Any] | None = None  # the slot's latest (time, frame) before its offset: taken if none later
         offset = 0.0
         last_sketch: np.ndarray | None = None
 
-        def decoded() -> Iterator[Any]:
+        def decoded() -> Iterator[tuple[float, Any]]:
             try:
                 yield from planner.frames()
             except av.error.FFmpegError as err:
                 run.stopped = f"decoding stopped at {max(0, slot + sampled) * every:.1f}s: {str(err).splitlines()[0]}"
                 yield from planner.flush_after_error()
 
-        for frame in decoded():
-            t = float(frame.pts * stream.time_base)
+        for t, frame in decoded():
             frame_slot = math.floor(t / every + 1e-9)
             if frame_slot < slot:
                 continue  # out of order: its interval is behind us
             if frame_slot > slot:
                 if held is not None and not sampled:
-                    yield Frame(round(float(held.pts * stream.time_base), 3), _to_pixels(held))
+                    yield Frame(round(held[0], 3), _to_pixels(held[1]))
                     taken += 1
                 slot, sampled, extras, held = frame_slot, False, 0, None
                 offset = chance.uniform(0.0, every) if chance is not None else 0.0
@@ -313,16 +326,16 @@ def sample_frames(source: Path | IO[bytes], every: float, run: SampleRun | None 
                     sampled, taken = True, taken + 1
                     last_sketch = _sketch(frame) if chance is not None else None
                 else:
-                    held = frame
+                    held = (t, frame)
             elif chance is not None and extras < EXTRA_PER_INTERVAL:
                 sketch = _sketch(frame)
                 if last_sketch is not None and float(np.abs(sketch - last_sketch).max()) > SCENE_CHANGE_LEVELS:
                     yield Frame(round(t, 3), _to_pixels(frame))
                     extras, taken, last_sketch = extras + 1, taken + 1, sketch
         if held is not None and not sampled:
-            yield Frame(round(float(held.pts * stream.time_base), 3), _to_pixels(held))
+            yield Frame(round(held[0], 3), _to_pixels(held[1]))
             taken += 1
-        run.info = VideoInfo(duration or planner.gops.end, ctx.width, ctx.height, ctx.name, planner.gops.keyframes,
+        run.info = VideoInfo(duration or planner.gops.end or planner.untimed_end, ctx.width, ctx.height, ctx.name, planner.gops.keyframes,
                              "sequential" if planner.beyond_keyframes else "keyframes")
         if taken == 0:
             raise VideoError(run.stopped or "no frame could be decoded")

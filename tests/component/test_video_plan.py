@@ -3,6 +3,7 @@ sample: every sample is exactly the frame a full decode shows at that time, on B
 open-GOP HEVC and short GOPs, and the file is read once."""
 
 import io
+import subprocess
 from pathlib import Path
 
 import av
@@ -109,3 +110,21 @@ def test_an_over_long_gop_is_decoded_in_parts_with_the_same_samples(tmp_path, mo
     assert [f.t for f in parted] == [f.t for f in whole]
     assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(parted, whole))
     assert run.packets_fed == run.packets_read  # no part knew where its GOP ends, so none was cut short
+
+
+def test_a_raw_elementary_stream_without_times_is_sampled_by_frame_count(tmp_path, classifier):
+    # a CCTV export's .h264: Annex B, no container, no packet or frame times at all
+    from agent.policy import BUILTIN_PROFILES
+    from agent.video import analyse_video
+    from tests.video_media import tool
+
+    mp4 = make_video(tmp_path / "cam.mp4", seconds=8, canary_seconds={4, 5}, fps=10, gop_s=2.0, audio=False)
+    raw = tmp_path / "cam.h264"
+    subprocess.run([tool("ffmpeg"), "-v", "error", "-i", str(mp4), "-c", "copy", "-bsf:v", "h264_mp4toannexb", "-f", "h264", str(raw)],
+                   check=True)
+    with av.open(str(raw)) as container:
+        assert all(p.pts is None and p.dts is None for p in container.demux(container.streams.video[0]) if p.size)
+    report = analyse_video(raw, classifier, BUILTIN_PROFILES["child"])
+    assert [s.t for s in report.samples] == pytest.approx(list(range(8)))
+    assert report.duration_s == pytest.approx(8.0)
+    assert [(round(g.start), round(g.end)) for g in report.segments] == [(4, 6)]
