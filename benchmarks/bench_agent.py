@@ -1,6 +1,6 @@
 """The folder agent (`veil run --no-tray`) as a user runs it, measured from outside.
 
-    python benchmarks/bench_agent.py [--files 2000] [--idle-s 60] [--photo-size 1920x1080] [--no-regions]
+    python benchmarks/bench_agent.py [--files 2000] [--idle-s 60] [--photos camera-1080p|camera-12mp|committed] [--no-regions]
 
 1. Latency: with the agent idle, one file at a time is written into a watched folder (60 files,
    benign photos and canaries alternating, 1 s apart); latency = the decision's audit-row time
@@ -59,24 +59,20 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--idle-s", type=float, default=60)
-    parser.add_argument("--photo-size", metavar="WxH", help="write the benign photos at this size (JPEG q90) instead of "
-                        "the committed 512-px files: large enough (600 px) for region tiles")
+    parser.add_argument("--photos", choices=("camera-1080p", "camera-12mp", "committed"), default="camera-1080p",
+                        help="benign photos: camera-like JPEGs (benchmarks/realistic_inputs.py, 40 distinct shots) or "
+                        "the committed 512-px fixtures (small and smooth: they flatter every decoder)")
     parser.add_argument("--no-regions", action="store_true", help="the agent with [model] regions = false")
     args = parser.parse_args()
-    photos = [p.read_bytes() for p in child_benign_photos()]
-    if args.photo_size:
-        import io
+    if args.photos == "committed":
+        photo_files = child_benign_photos()
+    else:
+        from benchmarks.realistic_inputs import bits_per_pixel, camera_jpegs
 
-        from PIL import Image
-
-        size = tuple(int(v) for v in args.photo_size.split("x"))
-
-        def resized(data: bytes) -> bytes:
-            out = io.BytesIO()
-            Image.open(io.BytesIO(data)).convert("RGB").resize(size, Image.Resampling.LANCZOS).save(out, "JPEG", quality=90)
-            return out.getvalue()
-
-        photos = [resized(p) for p in photos]
+        size, quality = ((1920, 1080), 90) if args.photos == "camera-1080p" else ((4000, 3000), 92)
+        photo_files = camera_jpegs(40, size, quality)
+        print(f"benign photos: {args.photos}, {bits_per_pixel(photo_files):.2f} bits/px")
+    photos = [p.read_bytes() for p in photo_files]
     canaries = [p.read_bytes() for p in child_flagged_canaries()]
     rng = random.Random(1)
     print(machine_line())
