@@ -1,15 +1,17 @@
 """What sampling that cannot be dodged costs (issue 15): animations and videos, old plan vs new.
 
-    python benchmarks/bench_sampling.py [--minutes 2] [--runs 3]
+    python benchmarks/bench_sampling.py [--runs 3]
 
-Animations (built in benchmarks/.cache/sampling from the committed photos: a new photo every
-ten frames, panning, so every frame differs a little; 300 frames at 480×270 and 1280×720):
+Animations (built in benchmarks/.cache/sampling from 30 camera-like 1080p photos, real
+wallpapers at native size with sensor-like grain (benchmarks/realistic_inputs.py): a new photo
+every ten frames, panning, so every frame differs a little; 300 frames at 480×270 and 1280×720):
   decode-only  - every frame decoded (``seek`` + ``load``), nothing else: the physical bound for
                  any sampler that must reach the last frame;
   even 32      - the old plan: 32 evenly spaced frames, converted and classified;
   every new    - Veil now (``decode_image``): every frame visited, each new picture judged (up
                  to 256), classified.
-Videos (``bench_video.build``: 1080p H.264, default GOP with B-frames and a 1-s GOP):
+Videos (``bench_video.FILES``: camera-like 1080p H.264 at a phone's bitrate, x264's default GOP
+with B-frames (180 s) and a 1-s GOP (60 s)):
 ``analyse_video`` with fixed samples (``veil video``) and unpredictable ones (the folder agent).
 The int8 model on LiteRT, 2 threads, loaded before any clock starts; medians of ``--runs``.
 """
@@ -33,12 +35,14 @@ CACHE = REPO / "benchmarks" / ".cache" / "sampling"
 def build_animation(fmt: str, size: tuple[int, int], count: int = 300) -> Path:
     from PIL import Image
 
-    path = CACHE / f"anim-{size[0]}x{size[1]}-{count}.{fmt.lower()}"
+    from benchmarks.realistic_inputs import camera_jpegs
+
+    path = CACHE / f"anim-camera-{size[0]}x{size[1]}-{count}.{fmt.lower()}"
     if path.exists():
         return path
     CACHE.mkdir(parents=True, exist_ok=True)
     photos = [Image.open(p).convert("RGB").resize((size[0] + 60, size[1] + 30))
-              for p in sorted((REPO / "tests" / "fixtures" / "photos").glob("*.jpg"))[:30]]
+              for p in camera_jpegs(30)]
     frames = []
     for i in range(count):
         photo, step = photos[(i // 10) % len(photos)], i % 10
@@ -101,24 +105,22 @@ def animation_rows(classifier, runs: int) -> list[str]:
     return rows
 
 
-def video_rows(classifier, profile, minutes: float, runs: int) -> list[str]:
+def video_rows(classifier, profile, runs: int) -> list[str]:
     from agent.video import analyse_video
-    from benchmarks.bench_video import build
+    from benchmarks.bench_video import FILES
 
     rows = []
-    files = {"default GOP, B-frames": build(CACHE / f"default-gop-{minutes:g}min.mp4", minutes, 250, 3),
-             "1-s GOP": build(CACHE / f"1s-gop-{minutes:g}min.mp4", minutes, 25, 3)}
+    files = {"default GOP, B-frames, 180 s": FILES["h264-default"](), "1-s GOP, 60 s": FILES["h264-gop1s"]()}
     for name, path in files.items():
         fixed, fixed_report = timed(analyse_video, runs, path, classifier, profile)
         loose, loose_report = timed(analyse_video, runs, path, classifier, profile, unpredictable=True)
-        rows.append(f"| {name}, {minutes:g} min 1080p | {fixed:.2f} ({len(fixed_report.samples)}) "
+        rows.append(f"| {name}, 1080p camera-like | {fixed:.2f} ({len(fixed_report.samples)}) "
                     f"| {loose:.2f} ({len(loose_report.samples)}) | {loose / fixed:.2f} |")
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--minutes", type=float, default=2.0)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     from agent.classifier import open_classifier
@@ -135,7 +137,7 @@ def main() -> None:
         print()
         print("| video | fixed s (samples) | unpredictable s (samples) | ratio |")
         print("|---|---|---|---|")
-        for row in video_rows(classifier, BUILTIN_PROFILES["child"], args.minutes, args.runs):
+        for row in video_rows(classifier, BUILTIN_PROFILES["child"], args.runs):
             print(row, flush=True)
 
 
