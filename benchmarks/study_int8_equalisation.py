@@ -135,10 +135,22 @@ def ms_per_image(paths: dict[str, Path], threads: int, rounds: int = 15, per_rou
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def print_speed_table(paths: dict[str, Path]) -> None:
+    """A Markdown row per thread count: ms per image and the speed-up over ``paths["f32"]``."""
+    print("| threads | " + " | ".join(paths) + " |\n|---|" + "---|" * len(paths))
+    for threads in (1, 2):
+        ms = ms_per_image(paths, threads)
+        print(f"| {threads} | " + " | ".join(f"{ms[n]:.2f} ms ({ms['f32'] / ms[n]:.2f}×)" for n in paths) + " |", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--configs", nargs="*", default=["0,0", "1,0", "1,0.5", "1,1", "0,1"], help="dw,pw exponents")
     args = parser.parse_args()
+    paths = {"f32": DEFAULT_CACHE / f"{conv.F32_NAME}.tflite", "int8 (shipped)": REPO / "models" / f"{conv.INT8_NAME}.tflite"}
+    if not paths["f32"].is_file():
+        print(f"no f32 model at {paths['f32']}: python -m converters variants")
+        return 1
     source = nsfwjs_source.load_source(DEFAULT_CACHE)
     topology, weights = fold_batch_norms(source.topology, source.weights)
     layers = topology["model_config"]["config"]["layers"]
@@ -155,7 +167,6 @@ def main() -> int:
     print(f"{len(pairs)} ReLU6 → conv pairs; limits: mean ≤ {conv.MAX_MEAN_DELTA}, max ≤ {conv.MAX_MAX_DELTA}, no changed decision")
     print("| dw | pw | set | child mean Δ | max Δ | changed decisions | worst input (float→int8) |")
     print("|---|---|---|---|---|---|---|")
-    paths = {"f32": DEFAULT_CACHE / f"{conv.F32_NAME}.tflite", "int8 (shipped)": REPO / "models" / f"{conv.INT8_NAME}.tflite"}
     with tempfile.TemporaryDirectory(prefix="veil-equalise-") as tmp:
         for config in args.configs:
             dw, pw = (float(v) for v in config.split(","))
@@ -165,13 +176,8 @@ def main() -> int:
                 print(f"| {dw:g} | {pw:g} | {label} | {gate(built, float_model, items)} |", flush=True)
             paths[f"all-int8 dw={dw:g} pw={pw:g}"] = Path(tmp) / f"{config}.tflite"
             paths[f"all-int8 dw={dw:g} pw={pw:g}"].write_bytes(built)
-        if not paths["f32"].is_file():
-            print(f"(no f32 model at {paths['f32']}: python -m converters variants)")
-            return 0
-        print("\n| threads | " + " | ".join(paths) + " |\n|---|" + "---|" * len(paths))
-        for threads in (1, 2):
-            ms = ms_per_image(paths, threads)
-            print(f"| {threads} | " + " | ".join(f"{ms[n]:.2f} ms ({ms['f32'] / ms[n]:.2f}×)" for n in paths) + " |", flush=True)
+        print()
+        print_speed_table(paths)
     return 0
 
 
