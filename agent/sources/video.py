@@ -153,6 +153,8 @@ class _Planner:
         self._skipped: list[tuple[float, float]] = []  # open spans (a, b) whose frames are dropped
         self._count = 0
         self._output = 0  # frames the decoder has given
+        # guessed: from the SPS timing where the stream gives it; only untimed frames use it
+        self._rate = float(stream.guessed_rate or stream.average_rate or 25)
         self.untimed_end = 0.0  # where a stream without times ends, by counting its frames
 
     def _slot(self, t: float) -> int:
@@ -171,9 +173,8 @@ class _Planner:
         self._output += 1
         if frame.pts is not None:
             return float(frame.pts * self.stream.time_base)
-        rate = float(self.stream.guessed_rate or self.stream.average_rate or 25)  # guessed: from the SPS timing, where given
-        self.untimed_end = self._output / rate
-        return (self._output - 1) / rate
+        self.untimed_end = self._output / self._rate
+        return (self._output - 1) / self._rate
 
     def _keep(self, t: float) -> bool:
         while self._skipped and t >= self._skipped[0][1]:
